@@ -1,0 +1,55 @@
+"""Alert outbox schema (contract §3, §12)."""
+
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer, String, Table, Text, func, text
+
+from ..db.schema import enum_check, metadata
+from ..db.types import BigId, JSONDocument, UTCDateTime
+
+KINDS = ("freshness", "timeliness", "execution_failure", "anomaly", "queue")
+EVENTS = ("opened", "recovered", "failed", "anomaly")
+LEVELS = ("info", "warning", "error", "critical", "success")
+DELIVERY_STATUSES = ("pending", "sent", "retrying", "failed", "not_configured")
+
+alert = Table(
+    "alert",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("kind", String(20), CheckConstraint(enum_check("kind", KINDS), name="kind_enum"), nullable=False),
+    Column("event", String(20), CheckConstraint(enum_check("event", EVENTS), name="event_enum"), nullable=False),
+    Column("level", String(20), CheckConstraint(enum_check("level", LEVELS), name="level_enum"), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("details", JSONDocument),
+    Column("created_at", UTCDateTime, nullable=False, server_default=func.current_timestamp()),
+    Column(
+        "delivery_status",
+        String(20),
+        CheckConstraint(enum_check("delivery_status", DELIVERY_STATUSES), name="delivery_status_enum"),
+        nullable=False,
+        server_default="pending",
+    ),
+    Column("delivery_attempts", Integer, nullable=False, server_default=text("0")),
+    Column("delivery_error", Text),
+    Column("sent_at", UTCDateTime),
+    Column("next_attempt_at", UTCDateTime),
+    sqlite_autoincrement=True,
+)
+Index("ix_alert_created_at", alert.c.created_at)
+Index(
+    "ix_alert_undelivered",
+    alert.c.next_attempt_at,
+    sqlite_where=text("delivery_status IN ('pending', 'retrying')"),
+    postgresql_where=text("delivery_status IN ('pending', 'retrying')"),
+)
+
+# No foreign keys to pipelines or executions: alert history outlives retention.
+alert_subject = Table(
+    "alert_subject",
+    metadata,
+    Column("alert_id", BigId, ForeignKey("alert.id", ondelete="CASCADE"), nullable=False),
+    Column("pipeline_id", Integer),
+    Column("pipeline_execution_id", BigId),
+)
+Index("ix_alert_subject_alert_id", alert_subject.c.alert_id)
+Index("ix_alert_subject_pipeline_id", alert_subject.c.pipeline_id)
+Index("ix_alert_subject_pipeline_execution_id", alert_subject.c.pipeline_execution_id)

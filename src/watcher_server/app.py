@@ -1,0 +1,50 @@
+"""create_app(settings): the only place that wires routers, lifespan and middleware."""
+
+from __future__ import annotations
+
+import contextlib
+
+from fastapi import FastAPI
+
+from . import __version__
+from .auth import BearerTokenAuth, BodySizeLimit
+from .db.engine import Database, create_engine
+from .errors import install_error_handlers
+from .executions.router import router as executions_router
+from .health.router import router as health_router
+from .pipelines.router import router as pipelines_router
+from .settings import Settings
+
+DESCRIPTION = (
+    "Watcher records pipelines, their executions, watermarks and nested runs. "
+    "The API is compatible with the public Watcher project and its `etl-watcher-sdk`."
+)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        engine = create_engine(settings.database_url, settings.db_pool_size, settings.db_max_overflow)
+        app.state.db = Database(engine)
+        try:
+            yield
+        finally:
+            await app.state.db.dispose()
+
+    app = FastAPI(title="Watcher", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(pipelines_router)
+    app.include_router(executions_router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if settings.write_tokens or settings.read_tokens:
+        app.add_middleware(BearerTokenAuth, write_tokens=settings.write_tokens, read_tokens=settings.read_tokens)
+    return app
+
+
+def app_factory() -> FastAPI:
+    """Entry point for uvicorn workers (`--factory`): settings come from the environment."""
+    return create_app(Settings())

@@ -1,0 +1,91 @@
+"""The `watcher` command line."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from .settings import Settings, documented_settings
+
+
+def _settings_help() -> str:
+    lines = ["\b", "Settings (environment variables):"]
+    for variable, default, description in documented_settings():
+        lines.append(f"  {variable} (default {default})")
+        lines.append(f"      {description}")
+    return "\n".join(lines)
+
+
+def _load_settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as exc:  # pydantic's ValidationError lists each bad variable
+        raise click.ClickException(f"invalid settings:\n{exc}") from None
+
+
+@click.group(epilog=_settings_help())
+@click.version_option(package_name="watcher-server", prog_name="watcher")
+def main() -> None:
+    """Watcher: metadata and observability server for data pipelines."""
+
+
+@main.command(epilog=_settings_help())
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0 for all).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="TCP port.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Server processes.")
+@click.option("--database-url", envvar="WATCHER_DATABASE_URL", default=None, help="Overrides WATCHER_DATABASE_URL.")
+@click.option("--log-level", default="info", show_default=True, type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+@click.option("--access-log/--no-access-log", default=False, show_default=True, help="Log every request.")
+def serve(host: str, port: int, workers: int, database_url: str | None, log_level: str, access_log: bool) -> None:
+    """Apply migrations, then serve the API (default database: ./watcher.db)."""
+    import uvicorn
+
+    from .db.migrate import upgrade
+
+    if database_url:
+        os.environ["WATCHER_DATABASE_URL"] = database_url
+    settings = _load_settings()
+    click.echo(f"watcher: applying migrations to {_redacted(settings.database_url)}", err=True)
+    upgrade(settings.database_url)
+    click.echo(f"watcher: serving on http://{host}:{port} (docs at /docs)", err=True)
+    uvicorn.run(
+        "watcher_server.app:app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=access_log,
+        proxy_headers=True,
+    )
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command(epilog=_settings_help())
+@click.option("--database-url", envvar="WATCHER_DATABASE_URL", default=None, help="Overrides WATCHER_DATABASE_URL.")
+@click.option("--revision", default="head", show_default=True, help="Target Alembic revision.")
+def upgrade(database_url: str | None, revision: str) -> None:
+    """Apply migrations explicitly (serve does this on start)."""
+    from .db.migrate import upgrade as run_upgrade
+
+    if database_url:
+        os.environ["WATCHER_DATABASE_URL"] = database_url
+    settings = _load_settings()
+    run_upgrade(settings.database_url, revision)
+    click.echo(f"database at {_redacted(settings.database_url)} is at revision {revision}")
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Pure rules shared by every domain: value parsing, normalisation, formatting."""

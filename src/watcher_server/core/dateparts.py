@@ -1,0 +1,25 @@
+"""Date parts and calendar arithmetic (contract §2.7): the only place "T + N x part" is computed."""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from typing import Literal
+
+DatePart = Literal["minute", "hour", "day", "week", "month", "quarter", "year"]
+DATEPARTS: tuple[str, ...] = ("minute", "hour", "day", "week", "month", "quarter", "year")
+
+_FIXED_SECONDS = {"minute": 60, "hour": 3600, "day": 86400, "week": 604800}
+_MONTHS = {"month": 1, "quarter": 3, "year": 12}
+
+
+def add_dateparts(moment: dt.datetime, number: int, part: str) -> dt.datetime:
+    """Return ``moment + number x part``; calendar parts clamp to the target month's last day."""
+    if part in _FIXED_SECONDS:
+        return moment + dt.timedelta(seconds=number * _FIXED_SECONDS[part])
+    months = number * _MONTHS[part]
+    index = moment.year * 12 + (moment.month - 1) + months
+    year, month = divmod(index, 12)
+    month += 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)

@@ -1,0 +1,11 @@
+"""Ids that cannot exist: anything outside the column's range is simply "not found" (§2.8)."""
+
+from .numbers import INT32_MAX, INT64_MAX
+
+
+def fits_int32(value: int) -> bool:
+    return 1 <= value <= INT32_MAX
+
+
+def fits_int64(value: int) -> bool:
+    return 1 <= value <= INT64_MAX

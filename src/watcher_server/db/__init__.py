@@ -1,0 +1,1 @@
+"""Storage: engine and transactions, portable column types, the schema and its migrations."""

@@ -1,0 +1,126 @@
+"""Error responses: every error body carries `detail` and `message` (contract §2.8)."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("watcher.errors")
+
+
+class ApiError(Exception):
+    """A client-facing failure with a fixed status and text."""
+
+    status_code = 400
+
+    def __init__(self, detail: str):
+        super().__init__(detail)
+        self.detail = detail
+
+
+class BadRequest(ApiError):
+    status_code = 400
+
+
+class NotFound(ApiError):
+    status_code = 404
+
+
+class Conflict(ApiError):
+    status_code = 409
+
+
+def error_body(detail, message: str) -> dict:
+    return {"detail": detail, "message": message}
+
+
+def _json_error(status: int, detail, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse(error_body(detail, message), status_code=status, headers=headers)
+
+
+def describe_json_error(document: str | bytes, position: int, reason: str) -> str:
+    """"Invalid JSON at line L, column C: <reason>" with trailing commas called by name."""
+    if isinstance(document, bytes):
+        document = document.decode("utf-8", errors="replace")
+    position = max(0, min(position, len(document)))
+    line = document.count("\n", 0, position) + 1
+    column = position - (document.rfind("\n", 0, position) + 1) + 1
+    before = document[:position].rstrip()
+    if before.endswith(",") and document[position : position + 1] in ("}", "]"):
+        reason = "trailing comma"
+    else:
+        reason = reason[:1].lower() + reason[1:]
+    return f"Invalid JSON at line {line}, column {column}: {reason}"
+
+
+def _jsonable(value):
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _clean_validation_errors(exc: RequestValidationError) -> list[dict]:
+    errors = []
+    for error in exc.errors():
+        item = {"type": error["type"], "loc": list(error["loc"]), "msg": error["msg"], "input": _jsonable(error.get("input"))}
+        if error["type"] == "json_invalid":
+            position = error["loc"][1] if len(error["loc"]) > 1 else 0
+            reason = (error.get("ctx") or {}).get("error", "malformed JSON")
+            item["msg"] = describe_json_error(exc.body or "", position, reason)
+            item["loc"] = ["body", position]
+            item["input"] = {}
+            item["ctx"] = {"error": item["msg"]}
+        elif error.get("ctx"):
+            item["ctx"] = {k: _jsonable(v) for k, v in error["ctx"].items()}
+        errors.append(item)
+    return errors
+
+
+async def _validation_handler(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = _clean_validation_errors(exc)
+    return _json_error(422, errors, errors[0]["msg"] if errors else "Validation error")
+
+
+async def _api_error_handler(_request: Request, exc: ApiError) -> JSONResponse:
+    return _json_error(exc.status_code, exc.detail, exc.detail)
+
+
+async def _http_exception_handler(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    detail = exc.detail if exc.detail is not None else "Error"
+    message = detail if isinstance(detail, str) else json.dumps(detail)
+    return _json_error(exc.status_code, detail, message, headers=getattr(exc, "headers", None))
+
+
+async def _unavailable_handler(_request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable: %s", exc)
+    return _json_error(503, "Service unavailable", "Service unavailable", headers={"Retry-After": "1"})
+
+
+async def _internal_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected server fault", exc_info=exc)
+    return _json_error(500, "Internal server error", "Internal server error")
+
+
+async def _dbapi_error_handler(request: Request, exc: DBAPIError) -> JSONResponse:
+    if exc.connection_invalidated:
+        return await _unavailable_handler(request, exc)
+    return await _internal_error_handler(request, exc)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_handler)
+    app.add_exception_handler(ApiError, _api_error_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_exception_handler)
+    for unavailable in (OperationalError, InterfaceError, PoolTimeout, OSError, TimeoutError):
+        app.add_exception_handler(unavailable, _unavailable_handler)
+    app.add_exception_handler(DBAPIError, _dbapi_error_handler)
+    app.add_exception_handler(Exception, _internal_error_handler)

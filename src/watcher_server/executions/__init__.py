@@ -1,0 +1,1 @@
+"""Pipeline executions: start, end, read, and the execution closure."""

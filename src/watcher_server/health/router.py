@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+from sqlalchemy import text
+
+from ..http import DB, JSON
+
+router = APIRouter(tags=["health"])
+
+READY_TIMEOUT_SECONDS = 2.0
+
+
+@router.get("/")
+async def heartbeat():
+    return JSON({"status": "ok"})
+
+
+@router.get("/health")
+async def health():
+    """Liveness: the process answers. No database call."""
+    return JSON({"status": "ok"})
+
+
+@router.get("/ready")
+async def ready(db: DB):
+    """Readiness: the database answers a trivial query within 2 seconds."""
+
+    async def probe():
+        async with db.read() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    try:
+        await asyncio.wait_for(probe(), READY_TIMEOUT_SECONDS)
+    except Exception as exc:  # any failure means "not ready"; the reason is reported
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        return JSON({"status": "unavailable", "database": "unreachable", "detail": reason}, status_code=503)
+    return JSON({"status": "ok", "database": "ok"})

@@ -1,0 +1,43 @@
+"""HTTP plumbing shared by every router: JSON responses, list parameters, the database handle."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import Depends, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, BeforeValidator, Field
+from sqlalchemy import Select
+
+from .core.text import normalize
+from .db.engine import Database
+
+
+class JSON(Response):
+    """orjson-encoded response; bodies are plain dicts whose datetimes are already formatted."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def database(request: Request) -> Database:
+    return request.app.state.db
+
+
+DB = Annotated[Database, Depends(database)]
+
+
+class ListParams(BaseModel):
+    limit: int = Field(1000, ge=1, le=10_000, description="Rows per page (1-10000).")
+    offset: int = Field(0, ge=0, description="Rows to skip.")
+    order: Annotated[Literal["asc", "desc"], BeforeValidator(normalize)] = Field("asc", description="Order by id.")
+
+    def apply(self, statement: Select, id_column) -> Select:
+        ordering = id_column.desc() if self.order == "desc" else id_column.asc()
+        return statement.order_by(ordering).limit(self.limit).offset(self.offset)
+
+
+Paging = Annotated[ListParams, Query()]

@@ -1,0 +1,1 @@
+"""Background jobs: definitions and their runners."""

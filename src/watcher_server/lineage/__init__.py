@@ -1,0 +1,1 @@
+"""Address types, addresses and address lineage."""

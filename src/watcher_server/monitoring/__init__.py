@@ -1,0 +1,1 @@
+"""Freshness, timeliness, anomaly detection and log cleanup."""

@@ -1,0 +1,1 @@
+"""Pipeline types and pipelines: the registry."""

@@ -1,0 +1,179 @@
+"""Pipeline type and pipeline rules; each public function is one transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import and_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..core.canonical import config_hash
+from ..core.datetimes import utcnow
+from ..core.ids import fits_int32
+from ..core.text import contains_pattern
+from ..db.engine import Database
+from ..db.upsert import get_or_create, insert_ignoring_conflicts
+from ..errors import Conflict, NotFound
+from ..http import ListParams
+from .schemas import PipelineCreate, PipelineTypeCreate, PipelineTypeUpdate, PipelineUpdate
+from .tables import pipeline, pipeline_type
+
+PIPELINE_NOT_FOUND = "Pipeline Not Found"
+TYPE_NOT_FOUND = "Pipeline Type Not Found"
+
+
+# ---------------------------------------------------------------- pipeline types
+
+
+async def create_or_get_type(db: Database, body: PipelineTypeCreate) -> tuple[int, bool]:
+    values = body.model_dump(exclude={"name"})
+    async with db.write() as conn:
+        return await get_or_create(conn, pipeline_type, {"name": body.name}, {**values, "created_at": utcnow()})
+
+
+async def _type_id_for_name(conn: AsyncConnection, name: str) -> int:
+    type_id, _ = await get_or_create(conn, pipeline_type, {"name": name}, {"created_at": utcnow()})
+    return type_id
+
+
+async def list_types(db: Database, paging: ListParams, name_contains: str | None) -> list:
+    statement = select(pipeline_type)
+    if name_contains is not None:
+        statement = statement.where(pipeline_type.c.name.like(contains_pattern(name_contains), escape="\\"))
+    async with db.read() as conn:
+        return (await conn.execute(paging.apply(statement, pipeline_type.c.id))).all()
+
+
+async def get_type(db: Database, type_id: int):
+    async with db.read() as conn:
+        return await _require_row(conn, pipeline_type, type_id, TYPE_NOT_FOUND)
+
+
+async def patch_type(db: Database, body: PipelineTypeUpdate):
+    changes = body.changes()
+    async with db.write() as conn:
+        return await _patch(conn, pipeline_type, body.id, body.name, changes, TYPE_NOT_FOUND, "Pipeline type name already exists")
+
+
+# ---------------------------------------------------------------- pipelines
+
+
+def _created_response(row_id: int) -> dict[str, Any]:
+    return {"id": row_id, "active": True, "load_lineage": True, "watermark": None}
+
+
+async def create_or_get_pipeline(db: Database, body: PipelineCreate) -> tuple[dict[str, Any], bool]:
+    """Create-or-get with configuration sync (contract §6.1). Returns (response, created)."""
+    config = body.hashed_fields()
+    new_hash = config_hash(config)
+    next_watermark = body.next_watermark
+    async with db.write() as conn:
+        for _attempt in range(2):
+            found = await _sync_existing(conn, body.name, next_watermark)
+            if found is not None:
+                if found.input_hash != new_hash:
+                    await _apply_configuration(conn, found.id, config, new_hash)
+                watermark = found.watermark if next_watermark is not None else None
+                return {"id": found.id, "active": found.active, "load_lineage": found.load_lineage, "watermark": watermark}, False
+            created_id = await _insert_pipeline(conn, body, config, new_hash)
+            if created_id is not None:
+                return _created_response(created_id), True
+            # Another client created it between our lookup and insert: treat it as found.
+    raise RuntimeError("pipeline create-or-get did not converge")  # pragma: no cover
+
+
+async def _sync_existing(conn: AsyncConnection, name: str, next_watermark: str | None):
+    """Look the pipeline up by name; a non-null next_watermark is written in the same statement."""
+    columns = (pipeline.c.id, pipeline.c.active, pipeline.c.load_lineage, pipeline.c.watermark, pipeline.c.input_hash)
+    if next_watermark is None:
+        statement = select(*columns).where(pipeline.c.name == name)
+    else:
+        statement = update(pipeline).where(pipeline.c.name == name).values(next_watermark=next_watermark).returning(*columns)
+    return (await conn.execute(statement)).first()
+
+
+async def _apply_configuration(conn: AsyncConnection, pipeline_id: int, config: dict[str, Any], new_hash: str) -> None:
+    values = {k: v for k, v in config.items() if k != "pipeline_type_name"}
+    values["pipeline_type_id"] = await _type_id_for_name(conn, config["pipeline_type_name"])
+    values["input_hash"] = new_hash
+    values["updated_at"] = utcnow()
+    await conn.execute(update(pipeline).where(pipeline.c.id == pipeline_id).values(**values))
+
+
+async def _insert_pipeline(conn: AsyncConnection, body: PipelineCreate, config: dict[str, Any], new_hash: str) -> int | None:
+    values = {k: v for k, v in config.items() if k != "pipeline_type_name"}
+    values.update(
+        pipeline_type_id=await _type_id_for_name(conn, body.pipeline_type_name),
+        next_watermark=body.next_watermark,
+        input_hash=new_hash,
+        created_at=utcnow(),
+    )
+    statement = insert_ignoring_conflicts(conn, pipeline, ["name"]).values(**values).returning(pipeline.c.id)
+    return (await conn.execute(statement)).scalar()
+
+
+async def list_pipelines(
+    db: Database, paging: ListParams, pipeline_type_id: int | None, active: bool | None, name_contains: str | None
+) -> list:
+    statement = select(pipeline)
+    if pipeline_type_id is not None:
+        statement = statement.where(pipeline.c.pipeline_type_id == pipeline_type_id)
+    if active is not None:
+        statement = statement.where(pipeline.c.active == active)
+    if name_contains is not None:
+        statement = statement.where(pipeline.c.name.like(contains_pattern(name_contains), escape="\\"))
+    async with db.read() as conn:
+        return (await conn.execute(paging.apply(statement, pipeline.c.id))).all()
+
+
+async def get_pipeline(db: Database, pipeline_id: int):
+    async with db.read() as conn:
+        return await _require_row(conn, pipeline, pipeline_id, PIPELINE_NOT_FOUND)
+
+
+async def require_pipeline(conn: AsyncConnection, pipeline_id: int) -> None:
+    await _require_row(conn, pipeline, pipeline_id, PIPELINE_NOT_FOUND, columns=(pipeline.c.id,))
+
+
+async def patch_pipeline(db: Database, body: PipelineUpdate):
+    changes = body.changes()
+    async with db.write() as conn:
+        if "pipeline_type_id" in changes:
+            await _require_row(conn, pipeline_type, changes["pipeline_type_id"], TYPE_NOT_FOUND, columns=(pipeline_type.c.id,))
+        return await _patch(conn, pipeline, body.id, body.name, changes, PIPELINE_NOT_FOUND, "Pipeline name already exists")
+
+
+# ---------------------------------------------------------------- shared row helpers
+
+
+async def _require_row(conn: AsyncConnection, table, row_id: int, missing: str, columns=None):
+    if not fits_int32(row_id):
+        raise NotFound(missing)
+    row = (await conn.execute(select(*(columns or (table,))).where(table.c.id == row_id))).first()
+    if row is None:
+        raise NotFound(missing)
+    return row
+
+
+async def _patch(conn: AsyncConnection, table, row_id: int | None, name: str | None, changes: dict[str, Any], missing: str, taken: str):
+    """Partial update by id (a given name is then a rename) or by name (contract §5, §6.3)."""
+    if row_id is not None:
+        if not fits_int32(row_id):
+            raise NotFound(missing)
+        key = table.c.id == row_id
+        if name is not None:
+            clash = await conn.execute(select(table.c.id).where(and_(table.c.name == name, table.c.id != row_id)))
+            if clash.first() is not None:
+                raise Conflict(taken)
+    else:
+        key = table.c.name == name
+        changes.pop("name", None)
+    changes["updated_at"] = utcnow()
+    try:
+        row = (await conn.execute(update(table).where(key).values(**changes).returning(table))).first()
+    except IntegrityError:
+        raise Conflict(taken) from None
+    if row is None:
+        raise NotFound(missing)
+    return row

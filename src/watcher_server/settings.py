@@ -1,0 +1,51 @@
+"""All configuration, read from WATCHER_* environment variables (one place for effective config)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .db.urls import async_url
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WATCHER_", extra="ignore")
+
+    database_url: str = Field(
+        "sqlite:///watcher.db",
+        description="Any SQLAlchemy URL: sqlite:///path.db, postgresql://user@host/db, postgresql+asyncpg://...",
+    )
+    db_pool_size: int = Field(10, ge=1, le=500, description="Connections kept open per server process.")
+    db_max_overflow: int = Field(20, ge=0, le=500, description="Extra connections allowed under bursts.")
+    api_tokens: str = Field("", description="Comma-separated read-write bearer tokens; empty with no read tokens = open API.")
+    api_read_tokens: str = Field("", description="Comma-separated read-only bearer tokens (GET and HEAD only).")
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Request bodies larger than this get 413.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_is_supported(cls, value: str) -> str:
+        async_url(value)  # raises with a message naming the fix
+        return value
+
+    @cached_property
+    def write_tokens(self) -> tuple[str, ...]:
+        return _split(self.api_tokens)
+
+    @cached_property
+    def read_tokens(self) -> tuple[str, ...]:
+        return _split(self.api_read_tokens)
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(token.strip() for token in value.split(",") if token.strip())
+
+
+def documented_settings() -> list[tuple[str, str, str]]:
+    """(variable, default, description) for every setting, for --help and the docs."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        default = field.default if field.default not in ("", None) else "(empty)"
+        rows.append((f"WATCHER_{name.upper()}", str(default), field.description or ""))
+    return rows
