@@ -33,7 +33,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await app.state.db.dispose()
 
-    app = FastAPI(title="Watcher", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    # strict_content_type=False: a body without Content-Type is read as JSON (the SDK sends some that way)
+    app = FastAPI(
+        title="Watcher", version=__version__, description=DESCRIPTION, lifespan=lifespan, strict_content_type=False
+    )
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(health_router)

@@ -79,6 +79,9 @@ def _clean_validation_errors(exc: RequestValidationError) -> list[dict]:
             item["loc"] = ["body", position]
             item["input"] = {}
             item["ctx"] = {"error": item["msg"]}
+        elif isinstance(error.get("input"), (bytes, bytearray)):
+            item["msg"] = "Request body must be a JSON object sent with Content-Type: application/json"
+            item["input"] = error["input"][:200].decode("utf-8", errors="replace")
         elif error.get("ctx"):
             item["ctx"] = {k: _jsonable(v) for k, v in error["ctx"].items()}
         errors.append(item)

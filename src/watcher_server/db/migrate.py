@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from pathlib import Path
 
 from alembic import command
@@ -37,7 +38,9 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     except RuntimeError:
         command.upgrade(config, revision)
         return
-    raise RuntimeError("upgrade() must not be called from a running event loop; use upgrade_async()")
+    # Alembic's env.py runs its own event loop, which needs a thread without one.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(command.upgrade, config, revision).result()
 
 
 async def upgrade_async(database_url: str, revision: str = "head") -> None:

@@ -13,6 +13,7 @@ from ..core.datetimes import utcnow
 from ..core.ids import fits_int32, fits_int64
 from ..core.numbers import duration_seconds, throughput
 from ..db.engine import Database
+from ..db.filters import id_equals
 from ..errors import BadRequest, NotFound
 from ..http import ListParams
 from ..pipelines.service import PIPELINE_NOT_FOUND, require_pipeline
@@ -160,9 +161,9 @@ async def list_executions(
 ) -> list:
     statement = select(*EXECUTION_COLUMNS)
     if pipeline_id is not None:
-        statement = statement.where(pe.c.pipeline_id == pipeline_id)
+        statement = statement.where(id_equals(pe.c.pipeline_id, pipeline_id))
     if parent_id is not None:
-        statement = statement.where(pe.c.parent_id == parent_id)
+        statement = statement.where(id_equals(pe.c.parent_id, parent_id))
     if status == "running":
         statement = statement.where(pe.c.completed_successfully.is_(None))
     elif status is not None:

@@ -13,6 +13,7 @@ from ..core.datetimes import utcnow
 from ..core.ids import fits_int32
 from ..core.text import contains_pattern
 from ..db.engine import Database
+from ..db.filters import id_equals
 from ..db.upsert import get_or_create, insert_ignoring_conflicts
 from ..errors import Conflict, NotFound
 from ..http import ListParams
@@ -118,7 +119,7 @@ async def list_pipelines(
 ) -> list:
     statement = select(pipeline)
     if pipeline_type_id is not None:
-        statement = statement.where(pipeline.c.pipeline_type_id == pipeline_type_id)
+        statement = statement.where(id_equals(pipeline.c.pipeline_type_id, pipeline_type_id))
     if active is not None:
         statement = statement.where(pipeline.c.active == active)
     if name_contains is not None:

@@ -1,0 +1,578 @@
+#!/usr/bin/env python3
+"""Core load benchmark for the Watcher server.
+
+Workload (see bench/README.md): N_PIPELINES pipelines, C concurrent clients, each on its own
+keep-alive HTTP/1.1 connection, looping a cycle of
+
+  1. POST /pipeline                   create-or-get a random pipeline, new next_watermark each cycle
+  2. POST /start_pipeline_execution   every 4th cycle with parent_id = this client's previous execution
+  3. POST /end_pipeline_execution     end_date = start_date + 1 s, success, row counts
+  4. GET  /pipeline_execution/{id}    every 10th cycle, for the execution just ended
+
+A warm-up (default 5 s, and at least until all pipelines exist) precedes a measured window
+(default 30 s). Everything is bounded in time and targets 127.0.0.1/localhost only.
+
+Two HTTP clients are available:
+  --client aiohttp   aiohttp.ClientSession, one session (and so one connection) per client
+  --client raw       a minimal asyncio.Protocol HTTP/1.1 client parsed with httptools (C);
+                     several times cheaper in CPU than aiohttp, which matters on a 2-core box
+                     where the load generator shares the CPU with the server and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import itertools
+import json
+import os
+import random
+import resource
+import sys
+import time
+from urllib.parse import urlsplit
+
+try:
+    import orjson
+
+    dumps = orjson.dumps
+    loads = orjson.loads
+except ImportError:  # pragma: no cover - orjson is a server dependency, so normally present
+    def dumps(obj):
+        return json.dumps(obj, separators=(",", ":")).encode()
+
+    loads = json.loads
+
+EP_PIPELINE = "POST /pipeline"
+EP_START = "POST /start_pipeline_execution"
+EP_END = "POST /end_pipeline_execution"
+EP_GET = "GET /pipeline_execution/{id}"
+ENDPOINTS = (EP_PIPELINE, EP_START, EP_END, EP_GET)
+
+UTC = dt.timezone.utc
+ONE_SECOND = dt.timedelta(seconds=1)
+MAX_ERROR_BODIES = 5
+
+
+class RequestFailed(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------- HTTP clients
+
+
+class AiohttpClient:
+    """One aiohttp session with a single pooled keep-alive connection."""
+
+    def __init__(self, base_url: str, timeout: float):
+        import aiohttp
+
+        self._aiohttp = aiohttp
+        self.base = base_url.rstrip("/")
+        self.timeout = timeout
+        self.session = None
+        self.headers = {"Content-Type": "application/json"}
+
+    async def open(self):
+        aiohttp = self._aiohttp
+        connector = aiohttp.TCPConnector(limit=1, force_close=False, keepalive_timeout=60, ttl_dns_cache=None)
+        self.session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=self.timeout),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+            skip_auto_headers=("User-Agent", "Accept-Encoding"),
+        )
+
+    async def request(self, method: str, path: str, body: bytes | None) -> tuple[int, bytes]:
+        async with self.session.request(method, self.base + path, data=body, headers=self.headers) as resp:
+            return resp.status, await resp.read()
+
+    async def close(self):
+        if self.session is not None:
+            await self.session.close()
+
+
+class _RawProtocol(asyncio.Protocol):
+    """HTTP/1.1 response reader over one connection; one request in flight at a time."""
+
+    def __init__(self):
+        import httptools
+
+        self.parser = httptools.HttpResponseParser(self)
+        self.transport = None
+        self.waiter: asyncio.Future | None = None
+        self.body_parts: list[bytes] = []
+        self.keep_alive = True
+        self.closed = False
+
+    # asyncio callbacks
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        try:
+            self.parser.feed_data(data)
+        except Exception as exc:  # malformed response
+            self._fail(RequestFailed(f"bad HTTP response: {exc!r}"))
+            self.transport.close()
+
+    def connection_lost(self, exc):
+        self.closed = True
+        self._fail(RequestFailed(f"connection lost: {exc!r}"))
+
+    # httptools callbacks
+    def on_body(self, body: bytes):
+        self.body_parts.append(body)
+
+    def on_message_complete(self):
+        self.keep_alive = self.parser.should_keep_alive()
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result((self.parser.get_status_code(), b"".join(self.body_parts)))
+        self.body_parts = []
+
+    def _fail(self, exc):
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+
+
+class RawClient:
+    """Minimal keep-alive HTTP/1.1 client: fixed request head, Content-Length bodies."""
+
+    def __init__(self, base_url: str, timeout: float):
+        parts = urlsplit(base_url)
+        self.host = parts.hostname
+        self.port = parts.port or 80
+        self.prefix = parts.path.rstrip("/")
+        self.timeout = timeout
+        self.proto: _RawProtocol | None = None
+        self.loop = None
+        self.host_header = f"Host: {self.host}:{self.port}\r\n".encode()
+
+    async def open(self):
+        self.loop = asyncio.get_running_loop()
+        await self._connect()
+
+    async def _connect(self):
+        if self.proto is not None and not self.proto.closed:
+            self.proto.transport.close()
+        _, self.proto = await self.loop.create_connection(_RawProtocol, self.host, self.port)
+
+    async def request(self, method: str, path: str, body: bytes | None) -> tuple[int, bytes]:
+        proto = self.proto
+        if proto is None or proto.closed or not proto.keep_alive:
+            await self._connect()
+            proto = self.proto
+        if body is None:
+            head = f"{method} {self.prefix}{path} HTTP/1.1\r\n".encode() + self.host_header + b"\r\n"
+            payload = head
+        else:
+            head = (
+                f"{method} {self.prefix}{path} HTTP/1.1\r\n".encode()
+                + self.host_header
+                + b"Content-Type: application/json\r\nContent-Length: "
+                + str(len(body)).encode()
+                + b"\r\n\r\n"
+            )
+            payload = head + body
+        waiter = self.loop.create_future()
+        proto.waiter = waiter
+        proto.transport.write(payload)
+        # the per-request timeout is a plain timer (cheaper than asyncio.wait_for)
+        timer = self.loop.call_later(self.timeout, _expire, waiter, proto)
+        try:
+            return await waiter
+        finally:
+            timer.cancel()
+
+    async def close(self):
+        if self.proto is not None and not self.proto.closed:
+            self.proto.transport.close()
+
+
+def _expire(waiter: asyncio.Future, proto: _RawProtocol) -> None:
+    if not waiter.done():
+        waiter.set_exception(RequestFailed("request timed out"))
+        proto.transport.close()  # the response may still come: never reuse this connection
+
+
+# --------------------------------------------------------------------------- CPU accounting
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_table() -> dict[int, tuple[str, int, int]]:
+    """pid -> (comm, ppid, utime+stime ticks) for every process we can read."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                raw = f.read().decode(errors="replace")
+        except OSError:
+            continue
+        lpar, rpar = raw.find("("), raw.rfind(")")
+        comm = raw[lpar + 1 : rpar]
+        fields = raw[rpar + 2 :].split()
+        # fields[0] = state, [1] = ppid, [11] = utime, [12] = stime
+        table[int(entry)] = (comm, int(fields[1]), int(fields[11]) + int(fields[12]))
+    return table
+
+
+def _machine_ticks() -> tuple[int, int]:
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return sum(values[:8]), idle
+
+
+def _descendants(table, root: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for pid, (_, ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    out, stack = set(), [root]
+    while stack:
+        pid = stack.pop()
+        if pid in out:
+            continue
+        out.add(pid)
+        stack.extend(children.get(pid, ()))
+    return out
+
+
+class CpuSnapshot:
+    def __init__(self):
+        self.time = time.monotonic()
+        self.rusage = resource.getrusage(resource.RUSAGE_SELF)
+        self.procs = _proc_table()
+        self.machine = _machine_ticks()
+
+
+def cpu_split(before: CpuSnapshot, after: CpuSnapshot, server_pid: int | None) -> dict:
+    """CPU used in the window, in cores (1.0 = one core busy the whole time)."""
+    elapsed = after.time - before.time
+    ru0, ru1 = before.rusage, after.rusage
+    result = {
+        "elapsed_s": round(elapsed, 3),
+        "load_generator_cores": round(((ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)) / elapsed, 3),
+        "load_generator_user_s": round(ru1.ru_utime - ru0.ru_utime, 3),
+        "load_generator_sys_s": round(ru1.ru_stime - ru0.ru_stime, 3),
+    }
+    server_pids = _descendants(after.procs, server_pid) if server_pid else set()
+    groups = {"server": 0, "postgres": 0, "load_generator": 0, "other": 0}
+    per_server_proc = {}
+    me = os.getpid()
+    for pid, (comm, _, ticks) in after.procs.items():
+        previous = before.procs.get(pid)
+        delta = ticks - previous[2] if previous is not None and previous[0] == comm else ticks
+        if pid in server_pids:
+            groups["server"] += delta
+            per_server_proc[pid] = round(delta / CLK_TCK / elapsed, 3)
+        elif comm.startswith("postgres"):
+            groups["postgres"] += delta
+        elif pid == me:
+            groups["load_generator"] += delta
+        else:
+            groups["other"] += delta
+    for name, ticks in groups.items():
+        result[f"{name}_cores_proc"] = round(ticks / CLK_TCK / elapsed, 3)
+    if server_pid:
+        result["server_processes_cores"] = per_server_proc
+    total = after.machine[0] - before.machine[0]
+    idle = after.machine[1] - before.machine[1]
+    result["machine_busy_cores"] = round((total - idle) / CLK_TCK / elapsed, 3)
+    result["machine_cores"] = os.cpu_count()
+    return result
+
+
+# --------------------------------------------------------------------------- the workload
+
+
+class State:
+    def __init__(self, n_pipelines: int):
+        self.measuring = False
+        self.stop = False
+        self.t0 = 0.0  # perf_counter at start of measurement
+        self.setup_keys = iter(range(n_pipelines))  # first round: every pipeline once
+        self.setup_left = n_pipelines
+        self.setup_done = asyncio.Event()
+        self.watermarks = itertools.count(1)
+        self.lat = {ep: [] for ep in ENDPOINTS}  # measured latencies, seconds
+        self.last_end = 0.0
+        self.cycles = 0
+        self.errors = 0
+        self.errors_by_endpoint = {ep: 0 for ep in ENDPOINTS}
+        self.warmup_requests = 0
+        self.warmup_errors = 0
+        self.error_samples: list[str] = []
+        self.status_counts: dict[str, int] = {}
+
+
+async def client_loop(cid: int, client, state: State, n_pipelines: int, seed: int):
+    rng = random.Random(seed * 1000 + cid)
+    perf = time.perf_counter
+    now = dt.datetime.now
+    lat = state.lat
+    cycle = 0
+    prev_execution: int | None = None
+
+    async def call(endpoint: str, method: str, path: str, body: bytes | None, expect: tuple[int, ...]):
+        measuring = state.measuring
+        t = perf()
+        try:
+            status, data = await client.request(method, path, body)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # network error or timeout
+            status, data = None, f"{type(exc).__name__}: {exc}".encode()
+        end = perf()
+        if measuring:
+            lat[endpoint].append(end - t)
+            if end > state.last_end:
+                state.last_end = end
+            key = f"{endpoint} {status}"
+            state.status_counts[key] = state.status_counts.get(key, 0) + 1
+        else:
+            state.warmup_requests += 1
+        if status is None or not (200 <= status < 300) or status not in expect:
+            if measuring:
+                state.errors += 1
+                state.errors_by_endpoint[endpoint] += 1
+            else:
+                state.warmup_errors += 1
+            if len(state.error_samples) < MAX_ERROR_BODIES:
+                phase = "measure" if measuring else "warm-up"
+                state.error_samples.append(f"[{phase}] {endpoint} -> {status}: {data[:400].decode(errors='replace')}")
+            raise RequestFailed(endpoint)
+        return data
+
+    while not state.stop:
+        k = next(state.setup_keys, None)
+        if k is None:
+            k = rng.randrange(n_pipelines)
+            counts_for_setup = False
+        else:
+            counts_for_setup = True
+        cycle_measured = state.measuring
+        cycle += 1
+        try:
+            # 1. create-or-get the pipeline with a new next_watermark
+            body = dumps({
+                "name": f"bench pipeline {k}",
+                "pipeline_type_name": "bench",
+                "next_watermark": f"{next(state.watermarks):012d}",
+            })
+            data = await call(EP_PIPELINE, "POST", "/pipeline", body, (200, 201))
+            pipeline_id = loads(data)["id"]
+            if state.stop:
+                break
+            # 2. start an execution, nested under this client's previous one every 4th cycle
+            start = now(UTC)
+            start_body = {"pipeline_id": pipeline_id, "start_date": start.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+            if cycle % 4 == 0 and prev_execution is not None:
+                start_body["parent_id"] = prev_execution
+            data = await call(EP_START, "POST", "/start_pipeline_execution", dumps(start_body), (201,))
+            execution_id = loads(data)["id"]
+            prev_execution = execution_id
+            if state.stop:
+                break
+            # 3. end it one second after its start
+            end_body = dumps({
+                "id": execution_id,
+                "end_date": (start + ONE_SECOND).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                "completed_successfully": True,
+                "total_rows": 1000,
+                "inserts": 800,
+                "updates": 200,
+                "soft_deletes": 0,
+            })
+            await call(EP_END, "POST", "/end_pipeline_execution", end_body, (200,))
+            # 4. every 10th cycle read the execution back (with its subtree)
+            if cycle % 10 == 0 and not state.stop:
+                await call(EP_GET, "GET", f"/pipeline_execution/{execution_id}", None, (200,))
+            if cycle_measured and state.measuring:
+                state.cycles += 1
+        except RequestFailed:
+            await asyncio.sleep(0.01)  # do not spin on a failing server
+        finally:
+            if counts_for_setup:
+                state.setup_left -= 1
+                if state.setup_left == 0:
+                    state.setup_done.set()
+
+
+async def run(args) -> dict:
+    parts = urlsplit(args.url)
+    if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise SystemExit(f"refusing to load {parts.hostname!r}: only 127.0.0.1/localhost are allowed")
+    client_cls = RawClient if args.client == "raw" else AiohttpClient
+    state = State(args.pipelines)
+    clients = [client_cls(args.url, args.timeout) for _ in range(args.clients)]
+    await asyncio.gather(*(c.open() for c in clients))
+    tasks = [
+        asyncio.create_task(client_loop(i, c, state, args.pipelines, args.seed)) for i, c in enumerate(clients)
+    ]
+    started = time.monotonic()
+    try:
+        # warm-up: at least --warmup seconds and until every pipeline has been created once
+        await asyncio.sleep(args.warmup)
+        try:
+            await asyncio.wait_for(state.setup_done.wait(), timeout=max(1.0, args.max_warmup - args.warmup))
+        except asyncio.TimeoutError:
+            print(f"warning: warm-up did not create all pipelines within {args.max_warmup}s", file=sys.stderr)
+        warmup_seconds = time.monotonic() - started
+        cpu0 = CpuSnapshot()
+        state.t0 = time.perf_counter()
+        state.measuring = True
+        await asyncio.sleep(args.duration)
+        state.measuring = False
+        t1 = time.perf_counter()
+        cpu1 = CpuSnapshot()
+        state.stop = True
+        # let in-flight requests finish (their latency is already being recorded), bounded
+        done, pending = await asyncio.wait(tasks, timeout=args.timeout + 1)
+        for t in pending:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+
+    # requests started in the window, divided by the time until the last of them finished
+    elapsed = max(t1, state.last_end) - state.t0
+    total = sum(len(v) for v in state.lat.values())
+    endpoints = {}
+    for ep in ENDPOINTS:
+        values = sorted(state.lat[ep])
+        endpoints[ep] = {
+            "count": len(values),
+            "req_per_s": round(len(values) / elapsed, 1),
+            "mean_ms": round(1000 * sum(values) / len(values), 2) if values else None,
+            "p50_ms": _pct(values, 50),
+            "p95_ms": _pct(values, 95),
+            "p99_ms": _pct(values, 99),
+            "max_ms": round(1000 * values[-1], 2) if values else None,
+            "errors": state.errors_by_endpoint[ep],
+        }
+    all_values = sorted(v for vs in state.lat.values() for v in vs)
+    return {
+        "date": dt.datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "config": {
+            "url": args.url,
+            "client": args.client,
+            "clients": args.clients,
+            "pipelines": args.pipelines,
+            "duration_s": args.duration,
+            "warmup_s": round(warmup_seconds, 2),
+            "label": args.label,
+        },
+        "elapsed_s": round(elapsed, 3),
+        "requests": total,
+        "req_per_s": round(total / elapsed, 1),
+        "cycles": state.cycles,
+        "cycles_per_s": round(state.cycles / elapsed, 1),
+        "errors": state.errors,
+        "warmup_requests": state.warmup_requests,
+        "warmup_errors": state.warmup_errors,
+        "error_samples": state.error_samples,
+        "status_counts": state.status_counts,
+        "all": {"p50_ms": _pct(all_values, 50), "p95_ms": _pct(all_values, 95), "p99_ms": _pct(all_values, 99)},
+        "endpoints": endpoints,
+        "cpu": cpu_split(cpu0, cpu1, args.server_pid),
+    }
+
+
+def _pct(sorted_values: list[float], p: float) -> float | None:
+    if not sorted_values:
+        return None
+    index = min(len(sorted_values) - 1, max(0, int(round(p / 100 * len(sorted_values) + 0.5)) - 1))
+    return round(1000 * sorted_values[index], 2)
+
+
+def report(result: dict) -> str:
+    cfg = result["config"]
+    lines = [
+        f"Watcher core load  {result['date']}  {cfg['label'] or ''}".rstrip(),
+        f"  {cfg['url']}  client={cfg['client']}  clients={cfg['clients']}  pipelines={cfg['pipelines']}"
+        f"  warm-up={cfg['warmup_s']}s ({result['warmup_requests']} req, {result['warmup_errors']} errors)"
+        f"  measured={result['elapsed_s']}s",
+        "",
+        f"  total: {result['req_per_s']:.1f} req/s   {result['cycles_per_s']:.1f} cycles/s   "
+        f"{result['requests']} requests   errors={result['errors']}",
+        f"  all requests: p50={result['all']['p50_ms']} ms  p95={result['all']['p95_ms']} ms  p99={result['all']['p99_ms']} ms",
+        "",
+        f"  {'endpoint':34} {'count':>7} {'req/s':>8} {'mean':>7} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>8} {'err':>5}",
+    ]
+    for ep, s in result["endpoints"].items():
+        def f(v):
+            return "-" if v is None else f"{v:.1f}"
+        lines.append(
+            f"  {ep:34} {s['count']:>7} {s['req_per_s']:>8.1f} {f(s['mean_ms']):>7} {f(s['p50_ms']):>7}"
+            f" {f(s['p95_ms']):>7} {f(s['p99_ms']):>7} {f(s['max_ms']):>8} {s['errors']:>5}"
+        )
+    lines.append("  (latencies in ms)")
+    cpu = result["cpu"]
+    lines += [
+        "",
+        f"  CPU over the measured window, in cores of {cpu['machine_cores']} (1.0 = one core fully busy):",
+        f"    load generator {cpu['load_generator_cores']:.2f} (getrusage: user {cpu['load_generator_user_s']}s"
+        f" + sys {cpu['load_generator_sys_s']}s)",
+    ]
+    if "server_processes_cores" in cpu:
+        per = ", ".join(f"{pid}: {c:.2f}" for pid, c in sorted(cpu["server_processes_cores"].items()))
+        lines.append(f"    server         {cpu['server_cores_proc']:.2f}  ({per})")
+    lines += [
+        f"    postgres       {cpu['postgres_cores_proc']:.2f}",
+        f"    other          {cpu['other_cores_proc']:.2f}",
+        f"    machine busy   {cpu['machine_busy_cores']:.2f}",
+    ]
+    if result["error_samples"]:
+        lines += ["", "  first errors:"] + [f"    {e}" for e in result["error_samples"]]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--url", default="http://127.0.0.1:8099", help="server base URL (loopback only)")
+    p.add_argument("--clients", type=int, default=50, help="concurrent clients/connections (default 50)")
+    p.add_argument("--duration", type=float, default=30.0, help="measured seconds (default 30)")
+    p.add_argument("--warmup", type=float, default=5.0, help="minimum warm-up seconds (default 5)")
+    p.add_argument("--max-warmup", type=float, default=300.0, help="give up waiting for pipeline creation after this")
+    p.add_argument("--pipelines", type=int, default=1000, help="number of pipelines (default 1000)")
+    p.add_argument("--client", choices=("raw", "aiohttp"), default="raw", help="HTTP client (default raw)")
+    p.add_argument("--timeout", type=float, default=30.0, help="per-request timeout in seconds")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--server-pid", type=int, default=None, help="server master pid, for the CPU split")
+    p.add_argument("--label", default="", help="free text shown in the report and JSON")
+    p.add_argument("--json", dest="json_out", default=None, help="also write the result as JSON here")
+    p.add_argument("--no-uvloop", action="store_true")
+    args = p.parse_args(argv)
+    if args.duration <= 0 or args.duration > 3600 or args.clients < 1 or args.clients > 1000:
+        p.error("duration must be in (0, 3600] and clients in [1, 1000]")
+
+    runner = asyncio.run
+    if not args.no_uvloop:
+        try:
+            import uvloop
+
+            runner = uvloop.run
+        except ImportError:
+            pass
+    result = runner(run(args))
+    result["config"]["event_loop"] = "asyncio" if runner is asyncio.run else "uvloop"
+    print(report(result))
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump(result, f, indent=2)
+        print(f"\n  JSON written to {args.json_out}")
+    return 0 if result["errors"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""A real `watcher serve` process on loopback, for end-to-end and SDK tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def live_server(database_url, tmp_path):
+    port = _free_port()
+    env = {**os.environ, "WATCHER_DATABASE_URL": database_url}
+    log = open(tmp_path / "server.log", "w+")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "watcher_server.cli", "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    try:
+        while True:
+            if process.poll() is not None:
+                log.seek(0)
+                pytest.fail(f"watcher serve exited early:\n{log.read()}")
+            try:
+                if httpx.get(f"{base_url}/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                log.seek(0)
+                pytest.fail(f"watcher serve did not become ready:\n{log.read()}")
+            time.sleep(0.2)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()

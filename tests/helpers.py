@@ -1,0 +1,28 @@
+"""Small request helpers shared by API tests."""
+
+from __future__ import annotations
+
+
+async def create_pipeline(client, name="p1", type_name="extraction", **extra) -> int:
+    response = await client.post("/pipeline", json={"name": name, "pipeline_type_name": type_name, **extra})
+    assert response.status_code in (200, 201), response.text
+    return response.json()["id"]
+
+
+async def start(client, pipeline_id, **extra) -> int:
+    response = await client.post("/start_pipeline_execution", json={"pipeline_id": pipeline_id, **extra})
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+async def end(client, execution_id, end_date="2024-01-01T10:05:00Z", ok=True, **extra):
+    response = await client.post(
+        "/end_pipeline_execution",
+        json={"id": execution_id, "end_date": end_date, "completed_successfully": ok, **extra},
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def error_types(response) -> list[str]:
+    return [e["type"] for e in response.json()["detail"]]
