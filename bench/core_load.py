@@ -413,7 +413,12 @@ async def run(args) -> dict:
     client_cls = RawClient if args.client == "raw" else AiohttpClient
     state = State(args.pipelines)
     clients = [client_cls(args.url, args.timeout) for _ in range(args.clients)]
-    await asyncio.gather(*(c.open() for c in clients))
+    # open the connections one after another: a burst of 50 connects tends to be accepted
+    # entirely by one uvicorn worker when --workers > 1
+    for c in clients:
+        await c.open()
+        if args.connect_gap_ms > 0:
+            await asyncio.sleep(args.connect_gap_ms / 1000)
     tasks = [
         asyncio.create_task(client_loop(i, c, state, args.pipelines, args.seed)) for i, c in enumerate(clients)
     ]
@@ -548,6 +553,7 @@ def main(argv=None) -> int:
     p.add_argument("--client", choices=("raw", "aiohttp"), default="raw", help="HTTP client (default raw)")
     p.add_argument("--timeout", type=float, default=30.0, help="per-request timeout in seconds")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--connect-gap-ms", type=float, default=20.0, help="pause between opening connections (default 20)")
     p.add_argument("--server-pid", type=int, default=None, help="server master pid, for the CPU split")
     p.add_argument("--label", default="", help="free text shown in the report and JSON")
     p.add_argument("--json", dest="json_out", default=None, help="also write the result as JSON here")

@@ -10,6 +10,8 @@
 #   PORT=8099                      server port (loopback only)
 #   PROFILE=1                      py-spy record the server (all processes) during the run
 #   PROFILE_SECONDS=20 PROFILE_FORMAT=raw|speedscope|flamegraph PROFILE_RATE=100
+#   PROFILE_FLAGS="--gil"          extra py-spy record flags (--gil: only the thread holding the GIL;
+#                                  --nonblocking: do not pause the server, but get partial stacks)
 #   TOP=1                          save `top -b -n 1` and `pidstat` in the middle of the run
 #   PGHOST=127.0.0.1 PGUSER=postgres PGADMIN_DB=test
 #   WAIT_IDLE=120                  wait up to this many seconds for the machine to be idle
@@ -121,7 +123,7 @@ if [ "${PROFILE:-0}" = 1 ]; then
   (
     sleep $((WARMUP + 4))
     "$VENV/bin/py-spy" record --pid "$SERVER_PID" --subprocesses --rate "${PROFILE_RATE:-100}" \
-      --duration "$PROFILE_SECONDS" --format "$PROFILE_FORMAT" --nonblocking -o "$OUT.profile.$EXT" \
+      --duration "$PROFILE_SECONDS" --format "$PROFILE_FORMAT" ${PROFILE_FLAGS:-} -o "$OUT.profile.$EXT" \
       >"$OUT.py-spy.log" 2>&1
     "$VENV/bin/py-spy" dump --pid "$SERVER_PID" --subprocesses >"$OUT.py-spy-dump.txt" 2>&1 || true
   ) &

@@ -23,7 +23,8 @@ class JSON(Response):
         return orjson.dumps(content)
 
 
-def database(request: Request) -> Database:
+async def database(request: Request) -> Database:
+    # async on purpose: FastAPI runs plain-def dependencies in a thread pool, a thread hop per request
     return request.app.state.db
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import case, insert, literal, or_, select, union_all, update
+import functools
+
+from sqlalchemy import BigInteger, Boolean, Integer, and_, bindparam, case, func, insert, literal, or_, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -13,6 +15,7 @@ from ..core.datetimes import utcnow
 from ..core.ids import fits_int32, fits_int64
 from ..core.numbers import duration_seconds, throughput
 from ..db.engine import Database
+from ..db.types import UTCDateTime
 from ..db.filters import id_equals
 from ..errors import BadRequest, NotFound
 from ..http import ListParams
@@ -36,6 +39,44 @@ EXECUTION_COLUMNS = (
 LAST_TARGET = (("inserts", "last_target_insert"), ("updates", "last_target_update"), ("soft_deletes", "last_target_soft_delete"))
 
 
+# Hot-path statements are built once: constructing and cache-keying Core statements per request
+# cost more CPU than executing them.
+_INSERT_EXECUTION = insert(pe).returning(pe.c.id)
+_NEW_ID = bindparam("execution_id", type_=BigInteger)
+_SELF_ROW = select(_NEW_ID.label("p"), _NEW_ID.label("c"), literal(0).label("d"))
+_ANCESTOR_ROWS = select(closure.c.parent_execution_id, _NEW_ID, closure.c.depth + 1).where(
+    closure.c.child_execution_id == bindparam("parent_id", type_=BigInteger)
+)
+_CLOSURE_COLUMNS = ["parent_execution_id", "child_execution_id", "depth"]
+_LINK_ROOT = insert(closure).from_select(_CLOSURE_COLUMNS, _SELF_ROW)
+_LINK_CHILD = insert(closure).from_select(_CLOSURE_COLUMNS, union_all(_SELF_ROW, _ANCESTOR_ROWS))
+_LOCK_FOR_END = select(pe.c.start_date, pe.c.total_rows, pe.c.pipeline_id).where(pe.c.id == bindparam("id")).with_for_update()
+
+
+def _last_target(column_name: str, counter: str):
+    column = pipeline.c[column_name]
+    moves = and_(bindparam(counter, type_=Boolean), or_(column.is_(None), column < bindparam("end_date", type_=UTCDateTime)))
+    return case((moves, bindparam("end_date", type_=UTCDateTime)), else_=column)
+
+
+# Successful end (§7.2 step 3): watermark := next_watermark, last_target_* forward only, load_lineage off.
+_ADVANCE_PIPELINE = (
+    update(pipeline)
+    .where(pipeline.c.id == bindparam("pipeline_id"))
+    .values(
+        watermark=func.coalesce(pipeline.c.next_watermark, pipeline.c.watermark),
+        load_lineage=False,
+        **{column_name: _last_target(column_name, counter) for counter, column_name in LAST_TARGET},
+    )
+)
+
+
+@functools.lru_cache(maxsize=128)
+def _end_statement(columns: tuple[str, ...]):
+    """UPDATE ... RETURNING for one combination of written columns (few combinations exist)."""
+    return update(pe).where(pe.c.id == bindparam("execution_id")).values({c: bindparam(c, type_=pe.c[c].type) for c in columns}).returning(*EXECUTION_COLUMNS)
+
+
 async def start(db: Database, body: StartExecution) -> int:
     if not fits_int32(body.pipeline_id):
         raise NotFound(PIPELINE_NOT_FOUND)
@@ -55,7 +96,7 @@ async def start(db: Database, body: StartExecution) -> int:
     }
     async with db.write() as conn:
         try:
-            execution_id = (await conn.execute(insert(pe).values(**values).returning(pe.c.id))).scalar_one()
+            execution_id = (await conn.execute(_INSERT_EXECUTION, values)).scalar_one()
         except IntegrityError:
             raise NotFound(PIPELINE_NOT_FOUND) from None
         linked = await _link_into_closure(conn, execution_id, parent_id)
@@ -66,16 +107,9 @@ async def start(db: Database, body: StartExecution) -> int:
 
 async def _link_into_closure(conn: AsyncConnection, execution_id: int, parent_id: int | None) -> int:
     """Insert (id,id,0) and (A,id,d+1) for each ancestor row (A,parent,d); return rows written."""
-    self_row = select(literal(execution_id).label("p"), literal(execution_id).label("c"), literal(0).label("d"))
     if parent_id is None:
-        source = self_row
-    else:
-        ancestors = select(
-            closure.c.parent_execution_id, literal(execution_id), closure.c.depth + 1
-        ).where(closure.c.child_execution_id == parent_id)
-        source = union_all(self_row, ancestors)
-    statement = insert(closure).from_select(["parent_execution_id", "child_execution_id", "depth"], source)
-    return (await conn.execute(statement)).rowcount
+        return (await conn.execute(_LINK_ROOT, {"execution_id": execution_id})).rowcount
+    return (await conn.execute(_LINK_CHILD, {"execution_id": execution_id, "parent_id": parent_id})).rowcount
 
 
 async def end(db: Database, body: EndExecution):
@@ -83,11 +117,7 @@ async def end(db: Database, body: EndExecution):
         raise NotFound(EXECUTION_NOT_FOUND)
     recorded = body.recorded_values()
     async with db.write() as conn:
-        current = (
-            await conn.execute(
-                select(pe.c.start_date, pe.c.total_rows, pe.c.pipeline_id).where(pe.c.id == body.id).with_for_update()
-            )
-        ).first()
+        current = (await conn.execute(_LOCK_FOR_END, {"id": body.id})).first()
         if current is None:
             raise NotFound(EXECUTION_NOT_FOUND)
         if body.end_date <= current.start_date:
@@ -103,39 +133,30 @@ async def end(db: Database, body: EndExecution):
         }
         if body.completed_successfully:
             values["anomaly_checked_at"] = None  # pending for anomaly detection (§7.2 step 4)
-        ended = (await conn.execute(update(pe).where(pe.c.id == body.id).values(**values).returning(*EXECUTION_COLUMNS))).one()
+        statement = _end_statement(tuple(sorted(values)))
+        ended = (await conn.execute(statement, {**values, "execution_id": body.id})).one()
         if body.completed_successfully:
-            await _advance_pipeline(conn, current.pipeline_id, body)
+            advance = {counter: (getattr(body, counter) or 0) > 0 for counter, _ in LAST_TARGET}
+            await conn.execute(_ADVANCE_PIPELINE, {"pipeline_id": current.pipeline_id, "end_date": body.end_date, **advance})
     return ended
 
 
-async def _advance_pipeline(conn: AsyncConnection, pipeline_id: int, body: EndExecution) -> None:
-    """Successful end: watermark := next_watermark, last_target_* forward only, load_lineage off."""
-    values: dict[str, Any] = {
-        "watermark": case((pipeline.c.next_watermark.is_not(None), pipeline.c.next_watermark), else_=pipeline.c.watermark),
-        "load_lineage": False,
-    }
-    for counter, column_name in LAST_TARGET:
-        if (getattr(body, counter) or 0) > 0:
-            column = pipeline.c[column_name]
-            values[column_name] = case((or_(column.is_(None), column < body.end_date), body.end_date), else_=column)
-    await conn.execute(update(pipeline).where(pipeline.c.id == pipeline_id).values(**values))
+_SUBTREE = (
+    select(*EXECUTION_COLUMNS, closure.c.depth)
+    .join(closure, closure.c.child_execution_id == pe.c.id)
+    .where(closure.c.parent_execution_id == bindparam("root", type_=BigInteger))
+    .order_by(pe.c.id)
+)
+_SUBTREE_TO_DEPTH = _SUBTREE.where(closure.c.depth <= bindparam("max_depth", type_=Integer))
 
 
 async def get_tree(db: Database, execution_id: int, max_depth: int | None) -> dict[str, Any]:
     """The execution with its subtree, read through the closure in one query (§7.3)."""
     if not fits_int64(execution_id):
         raise NotFound(EXECUTION_NOT_FOUND)
-    statement = (
-        select(*EXECUTION_COLUMNS, closure.c.depth)
-        .join(closure, closure.c.child_execution_id == pe.c.id)
-        .where(closure.c.parent_execution_id == execution_id)
-        .order_by(pe.c.id)
-    )
-    if max_depth is not None:
-        statement = statement.where(closure.c.depth <= max_depth)
+    statement = _SUBTREE if max_depth is None else _SUBTREE_TO_DEPTH
     async with db.read() as conn:
-        rows = (await conn.execute(statement)).all()
+        rows = (await conn.execute(statement, {"root": execution_id, "max_depth": max_depth})).all()
     if not rows:
         raise NotFound(EXECUTION_NOT_FOUND)
     nodes = {row.id: {**render_execution(row), "child_executions": []} for row in rows}

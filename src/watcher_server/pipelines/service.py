@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -84,14 +84,22 @@ async def create_or_get_pipeline(db: Database, body: PipelineCreate) -> tuple[di
     raise RuntimeError("pipeline create-or-get did not converge")  # pragma: no cover
 
 
+# Built once: the lookup (and watermark write) runs on every pipeline sync.
+_SYNC_COLUMNS = (pipeline.c.id, pipeline.c.active, pipeline.c.load_lineage, pipeline.c.watermark, pipeline.c.input_hash)
+_LOOKUP_BY_NAME = select(*_SYNC_COLUMNS).where(pipeline.c.name == bindparam("b_name"))
+_SET_NEXT_WATERMARK_BY_NAME = (
+    update(pipeline)
+    .where(pipeline.c.name == bindparam("b_name"))
+    .values(next_watermark=bindparam("b_next_watermark"))
+    .returning(*_SYNC_COLUMNS)
+)
+
+
 async def _sync_existing(conn: AsyncConnection, name: str, next_watermark: str | None):
     """Look the pipeline up by name; a non-null next_watermark is written in the same statement."""
-    columns = (pipeline.c.id, pipeline.c.active, pipeline.c.load_lineage, pipeline.c.watermark, pipeline.c.input_hash)
     if next_watermark is None:
-        statement = select(*columns).where(pipeline.c.name == name)
-    else:
-        statement = update(pipeline).where(pipeline.c.name == name).values(next_watermark=next_watermark).returning(*columns)
-    return (await conn.execute(statement)).first()
+        return (await conn.execute(_LOOKUP_BY_NAME, {"b_name": name})).first()
+    return (await conn.execute(_SET_NEXT_WATERMARK_BY_NAME, {"b_name": name, "b_next_watermark": next_watermark})).first()
 
 
 async def _apply_configuration(conn: AsyncConnection, pipeline_id: int, config: dict[str, Any], new_hash: str) -> None:
