@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -68,14 +69,22 @@ class Database:
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
         self.dialect = engine.dialect.name
+        # SQLite has one writer at a time. Queueing writers here (FIFO) instead of in SQLite's busy
+        # handler, which sleeps with growing back-off, keeps tail latency low under concurrency.
+        self._sqlite_writer = asyncio.Lock() if self.dialect == "sqlite" else None
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
-            if self.dialect == "sqlite":
+        if self._sqlite_writer is None:
+            async with self.engine.connect() as conn:
+                async with conn.begin():
+                    yield conn
+            return
+        async with self._sqlite_writer:
+            async with self.engine.connect() as conn:
                 await conn.execution_options(watcher_write=True)
-            async with conn.begin():
-                yield conn
+                async with conn.begin():
+                    yield conn
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
