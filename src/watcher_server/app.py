@@ -12,6 +12,7 @@ from .db.engine import Database, create_engine
 from .errors import install_error_handlers
 from .executions.router import router as executions_router
 from .health.router import router as health_router
+from .lineage.router import router as lineage_router
 from .pipelines.router import router as pipelines_router
 from .settings import Settings
 
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(pipelines_router)
     app.include_router(executions_router)
+    app.include_router(lineage_router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     if settings.write_tokens or settings.read_tokens:
         app.add_middleware(BearerTokenAuth, write_tokens=settings.write_tokens, read_tokens=settings.read_tokens)

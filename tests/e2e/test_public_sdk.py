@@ -25,24 +25,26 @@ def sdk_python():
 
 
 @pytest.mark.sdk
-def test_sdk_tracks_nested_executions_and_syncs_configuration(live_server, sdk_python):
+def test_sdk_syncs_configuration_and_lineage_and_tracks_nested_executions(live_server, sdk_python):
+    script = Path(__file__).with_name("sdk_workflow.py")
+    run = subprocess.run([sdk_python, str(script), live_server], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    results = json.loads(run.stdout.strip().splitlines()[-1])
+
     with httpx.Client(base_url=live_server, timeout=10) as http:
-        sdk_pipeline = http.post("/pipeline", json={"name": "sdk pipeline", "pipeline_type_name": "sdk", "next_watermark": "2024-05-01"}).json()["id"]
-        child_pipeline = http.post("/pipeline", json={"name": "sdk child", "pipeline_type_name": "sdk"}).json()["id"]
-        # One successful run loads the watermark and turns load_lineage off (lineage arrives with its own issue).
-        first = http.post("/start_pipeline_execution", json={"pipeline_id": sdk_pipeline}).json()["id"]
-        http.post("/end_pipeline_execution", json={"id": first, "end_date": "2099-01-01", "completed_successfully": True})
+        pipeline = http.get(f"/pipeline/{results['synced_id']}").json()
+        assert pipeline["name"] == "sdk pipeline"
+        assert (pipeline["freshness_number"], pipeline["freshness_datepart"]) == (2, "hour")
+        assert results["first_watermark"] == "1970-01-01"  # new pipeline: the SDK's default
+        assert results["patched_next_watermark"] == "2024-07-01"
+        assert results["resynced_watermark"] == "2024-06-01"  # promoted by the successful run
+        assert pipeline["load_lineage"] is False
 
-        script = Path(__file__).with_name("sdk_workflow.py")
-        run = subprocess.run(
-            [sdk_python, str(script), live_server, str(sdk_pipeline), str(child_pipeline)],
-            capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-        assert run.returncode == 0, run.stderr
-        results = json.loads(run.stdout.strip().splitlines()[-1])
+        source = http.get("/address", params={"name_contains": "db.sales.orders"}).json()[0]
+        assert (source["database_name"], source["schema_name"], source["table_name"]) == ("db", "sales", "orders")
+        downstream = http.get(f"/address/{source['id']}/downstream").json()
+        assert [(d["name"], d["depth"]) for d in downstream] == [("dw.sales.orders", 1), ("dw.marts.daily_orders", 2)]
 
-        assert results["synced_id"] == sdk_pipeline
-        assert results["synced_watermark"] == "2024-05-01"
         parent = http.get(f"/pipeline_execution/{results['parent_execution_id']}").json()
         assert parent["completed_successfully"] is True and parent["total_rows"] == 12
         assert parent["execution_metadata"] == {"rows": 12}
@@ -50,8 +52,4 @@ def test_sdk_tracks_nested_executions_and_syncs_configuration(live_server, sdk_p
         assert set(children) == {results["child_execution_id"], results["manual_execution_id"]}
         assert children[results["child_execution_id"]]["inserts"] == 3
         assert children[results["manual_execution_id"]]["completed_successfully"] is False
-        assert results["patched_next_watermark"] == "2024-07-01"
-        stored = http.get(f"/pipeline/{sdk_pipeline}").json()
-        assert stored["next_watermark"] == "2024-06-01"  # the final sync posted its own next_watermark
-        assert stored["freshness_number"] == 2 and stored["freshness_datepart"] == "hour"
-        assert results["resynced_watermark"] == "2024-06-01"
+        assert children[results["manual_execution_id"]]["execution_metadata"] == {"error": "boom"}

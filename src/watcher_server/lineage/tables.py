@@ -1,6 +1,10 @@
-"""Lineage schema (contract §3); the endpoints that use it are built on top of the core service."""
+"""Lineage schema (contract §3).
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, PrimaryKeyConstraint, String, Table, UniqueConstraint, func
+There is no address_lineage_closure table: reachability is computed on read from address_lineage
+(see graph.py), which gives the same answers without rewriting a component's closure on every post.
+"""
+
+from sqlalchemy import Column, ForeignKey, Index, Integer, String, Table, UniqueConstraint, func
 
 from ..db.schema import metadata
 from ..db.types import BigId, JSONDocument, UTCDateTime
@@ -45,15 +49,3 @@ address_lineage = Table(
 )
 Index("ix_address_lineage_source_target", address_lineage.c.source_address_id, address_lineage.c.target_address_id)
 Index("ix_address_lineage_target_source", address_lineage.c.target_address_id, address_lineage.c.source_address_id)
-
-address_lineage_closure = Table(
-    "address_lineage_closure",
-    metadata,
-    Column("source_address_id", Integer, ForeignKey("address.id"), nullable=False),
-    Column("target_address_id", Integer, ForeignKey("address.id"), nullable=False),
-    Column("depth", Integer, nullable=False),
-    Column("lineage_path", JSONDocument, nullable=False),
-    PrimaryKeyConstraint("source_address_id", "target_address_id"),
-)
-Index("ix_address_lineage_closure_source_depth", address_lineage_closure.c.source_address_id, address_lineage_closure.c.depth)
-Index("ix_address_lineage_closure_target_depth", address_lineage_closure.c.target_address_id, address_lineage_closure.c.depth)

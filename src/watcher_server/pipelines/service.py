@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..core.canonical import config_hash
 from ..core.datetimes import utcnow
-from ..core.ids import fits_int32
 from ..core.text import contains_pattern
 from ..db.engine import Database
 from ..db.filters import id_equals
+from ..db.rows import patch_row, require_row
 from ..db.upsert import get_or_create, insert_ignoring_conflicts
-from ..errors import Conflict, NotFound
 from ..http import ListParams
 from .schemas import PipelineCreate, PipelineTypeCreate, PipelineTypeUpdate, PipelineUpdate
 from .tables import pipeline, pipeline_type
@@ -48,13 +46,13 @@ async def list_types(db: Database, paging: ListParams, name_contains: str | None
 
 async def get_type(db: Database, type_id: int):
     async with db.read() as conn:
-        return await _require_row(conn, pipeline_type, type_id, TYPE_NOT_FOUND)
+        return await require_row(conn, pipeline_type, type_id, TYPE_NOT_FOUND)
 
 
 async def patch_type(db: Database, body: PipelineTypeUpdate):
     changes = body.changes()
     async with db.write() as conn:
-        return await _patch(conn, pipeline_type, body.id, body.name, changes, TYPE_NOT_FOUND, "Pipeline type name already exists")
+        return await patch_row(conn, pipeline_type, body.id, body.name, changes, TYPE_NOT_FOUND, "Pipeline type name already exists")
 
 
 # ---------------------------------------------------------------- pipelines
@@ -138,51 +136,16 @@ async def list_pipelines(
 
 async def get_pipeline(db: Database, pipeline_id: int):
     async with db.read() as conn:
-        return await _require_row(conn, pipeline, pipeline_id, PIPELINE_NOT_FOUND)
+        return await require_row(conn, pipeline, pipeline_id, PIPELINE_NOT_FOUND)
 
 
 async def require_pipeline(conn: AsyncConnection, pipeline_id: int) -> None:
-    await _require_row(conn, pipeline, pipeline_id, PIPELINE_NOT_FOUND, columns=(pipeline.c.id,))
+    await require_row(conn, pipeline, pipeline_id, PIPELINE_NOT_FOUND, columns=(pipeline.c.id,))
 
 
 async def patch_pipeline(db: Database, body: PipelineUpdate):
     changes = body.changes()
     async with db.write() as conn:
         if "pipeline_type_id" in changes:
-            await _require_row(conn, pipeline_type, changes["pipeline_type_id"], TYPE_NOT_FOUND, columns=(pipeline_type.c.id,))
-        return await _patch(conn, pipeline, body.id, body.name, changes, PIPELINE_NOT_FOUND, "Pipeline name already exists")
-
-
-# ---------------------------------------------------------------- shared row helpers
-
-
-async def _require_row(conn: AsyncConnection, table, row_id: int, missing: str, columns=None):
-    if not fits_int32(row_id):
-        raise NotFound(missing)
-    row = (await conn.execute(select(*(columns or (table,))).where(table.c.id == row_id))).first()
-    if row is None:
-        raise NotFound(missing)
-    return row
-
-
-async def _patch(conn: AsyncConnection, table, row_id: int | None, name: str | None, changes: dict[str, Any], missing: str, taken: str):
-    """Partial update by id (a given name is then a rename) or by name (contract §5, §6.3)."""
-    if row_id is not None:
-        if not fits_int32(row_id):
-            raise NotFound(missing)
-        key = table.c.id == row_id
-        if name is not None:
-            clash = await conn.execute(select(table.c.id).where(and_(table.c.name == name, table.c.id != row_id)))
-            if clash.first() is not None:
-                raise Conflict(taken)
-    else:
-        key = table.c.name == name
-        changes.pop("name", None)
-    changes["updated_at"] = utcnow()
-    try:
-        row = (await conn.execute(update(table).where(key).values(**changes).returning(table))).first()
-    except IntegrityError:
-        raise Conflict(taken) from None
-    if row is None:
-        raise NotFound(missing)
-    return row
+            await require_row(conn, pipeline_type, changes["pipeline_type_id"], TYPE_NOT_FOUND, columns=(pipeline_type.c.id,))
+        return await patch_row(conn, pipeline, body.id, body.name, changes, PIPELINE_NOT_FOUND, "Pipeline name already exists")

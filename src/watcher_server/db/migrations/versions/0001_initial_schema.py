@@ -1,4 +1,4 @@
-"""Initial schema: registry, executions and their closure, lineage, monitoring, alerts, job claims.
+"""Initial schema: registry, executions and their closure, lineage edges, monitoring, alerts, job claims.
 
 The DDL is frozen here per dialect, so this migration never changes when the table definitions
 in the domain packages evolve; later changes arrive as new migrations.
@@ -15,7 +15,7 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
-TABLES = ['address_type', 'alert', 'periodic_run', 'pipeline_type', 'address', 'alert_subject', 'pipeline', 'address_lineage', 'address_lineage_closure', 'anomaly_detection_rule', 'freshness_pipeline_log', 'pipeline_execution', 'anomaly_detection_result', 'pipeline_execution_closure', 'timeliness_pipeline_execution_log']
+TABLES = ['address_type', 'alert', 'periodic_run', 'pipeline_type', 'address', 'alert_subject', 'pipeline', 'address_lineage', 'anomaly_detection_rule', 'freshness_pipeline_log', 'pipeline_execution', 'anomaly_detection_result', 'pipeline_execution_closure', 'timeliness_pipeline_execution_log']
 
 POSTGRESQL = [
     """
@@ -168,23 +168,6 @@ CREATE INDEX ix_address_lineage_source_target ON address_lineage (source_address
     """,
     """
 CREATE INDEX ix_address_lineage_target_source ON address_lineage (target_address_id, source_address_id)
-    """,
-    """
-CREATE TABLE address_lineage_closure (
-    source_address_id INTEGER NOT NULL,
-    target_address_id INTEGER NOT NULL,
-    depth INTEGER NOT NULL,
-    lineage_path JSONB NOT NULL,
-    CONSTRAINT pk_address_lineage_closure PRIMARY KEY (source_address_id, target_address_id),
-    CONSTRAINT fk_address_lineage_closure_source_address_id_address FOREIGN KEY(source_address_id) REFERENCES address (id),
-    CONSTRAINT fk_address_lineage_closure_target_address_id_address FOREIGN KEY(target_address_id) REFERENCES address (id)
-)
-    """,
-    """
-CREATE INDEX ix_address_lineage_closure_source_depth ON address_lineage_closure (source_address_id, depth)
-    """,
-    """
-CREATE INDEX ix_address_lineage_closure_target_depth ON address_lineage_closure (target_address_id, depth)
     """,
     """
 CREATE TABLE anomaly_detection_rule (
@@ -492,23 +475,6 @@ CREATE INDEX ix_address_lineage_source_target ON address_lineage (source_address
     """,
     """
 CREATE INDEX ix_address_lineage_target_source ON address_lineage (target_address_id, source_address_id)
-    """,
-    """
-CREATE TABLE address_lineage_closure (
-    source_address_id INTEGER NOT NULL,
-    target_address_id INTEGER NOT NULL,
-    depth INTEGER NOT NULL,
-    lineage_path JSON NOT NULL,
-    CONSTRAINT pk_address_lineage_closure PRIMARY KEY (source_address_id, target_address_id),
-    CONSTRAINT fk_address_lineage_closure_source_address_id_address FOREIGN KEY(source_address_id) REFERENCES address (id),
-    CONSTRAINT fk_address_lineage_closure_target_address_id_address FOREIGN KEY(target_address_id) REFERENCES address (id)
-)
-    """,
-    """
-CREATE INDEX ix_address_lineage_closure_source_depth ON address_lineage_closure (source_address_id, depth)
-    """,
-    """
-CREATE INDEX ix_address_lineage_closure_target_depth ON address_lineage_closure (target_address_id, depth)
     """,
     """
 CREATE TABLE anomaly_detection_rule (
