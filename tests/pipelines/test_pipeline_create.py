@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from watcher_server.pipelines.tables import pipeline, pipeline_type
 
-from ..helpers import create_pipeline, end, error_types, start
+from ..helpers import create_pipeline, end, start
 
 DOC_EXAMPLE = {
     "name": "daily sales pipeline",
