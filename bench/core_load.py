@@ -84,6 +84,9 @@ class AiohttpClient:
             auto_decompress=False,
             skip_auto_headers=("User-Agent", "Accept-Encoding"),
         )
+        # aiohttp connects lazily: make the connection now, so connects are staggered like --client raw
+        async with self.session.get(self.base + "/health") as resp:
+            await resp.read()
 
     async def request(self, method: str, path: str, body: bytes | None) -> tuple[int, bytes]:
         async with self.session.request(method, self.base + path, data=body, headers=self.headers) as resp:
@@ -266,6 +269,7 @@ def cpu_split(before: CpuSnapshot, after: CpuSnapshot, server_pid: int | None) -
     server_pids = _descendants(after.procs, server_pid) if server_pid else set()
     groups = {"server": 0, "postgres": 0, "load_generator": 0, "other": 0}
     per_server_proc = {}
+    other_by_comm: dict[str, int] = {}
     me = os.getpid()
     for pid, (comm, _, ticks) in after.procs.items():
         previous = before.procs.get(pid)
@@ -279,6 +283,7 @@ def cpu_split(before: CpuSnapshot, after: CpuSnapshot, server_pid: int | None) -
             groups["load_generator"] += delta
         else:
             groups["other"] += delta
+            other_by_comm[comm] = other_by_comm.get(comm, 0) + delta
     for name, ticks in groups.items():
         result[f"{name}_cores_proc"] = round(ticks / CLK_TCK / elapsed, 3)
     if server_pid:
@@ -286,6 +291,10 @@ def cpu_split(before: CpuSnapshot, after: CpuSnapshot, server_pid: int | None) -
     total = after.machine[0] - before.machine[0]
     idle = after.machine[1] - before.machine[1]
     result["machine_busy_cores"] = round((total - idle) / CLK_TCK / elapsed, 3)
+    # CPU of processes that exited during the window, softirq time etc. shows up only here
+    result["unattributed_cores"] = round(result["machine_busy_cores"] - sum(groups.values()) / CLK_TCK / elapsed, 3)
+    top_other = sorted(other_by_comm.items(), key=lambda kv: -kv[1])[:4]
+    result["other_top"] = {comm: round(t / CLK_TCK / elapsed, 3) for comm, t in top_other if t > 0}
     result["machine_cores"] = os.cpu_count()
     return result
 
@@ -304,6 +313,8 @@ class State:
         self.watermarks = itertools.count(1)
         self.lat = {ep: [] for ep in ENDPOINTS}  # measured latencies, seconds
         self.last_end = 0.0
+        self.timeline_count: dict[int, int] = {}  # second of the window -> requests completed
+        self.timeline_max: dict[int, float] = {}  # second of the window -> max latency (s)
         self.cycles = 0
         self.errors = 0
         self.errors_by_endpoint = {ep: 0 for ep in ENDPOINTS}
@@ -335,6 +346,10 @@ async def client_loop(cid: int, client, state: State, n_pipelines: int, seed: in
             lat[endpoint].append(end - t)
             if end > state.last_end:
                 state.last_end = end
+            second = int(end - state.t0)
+            state.timeline_count[second] = state.timeline_count.get(second, 0) + 1
+            if end - t > state.timeline_max.get(second, 0.0):
+                state.timeline_max[second] = end - t
             key = f"{endpoint} {status}"
             state.status_counts[key] = state.status_counts.get(key, 0) + 1
         else:
@@ -489,6 +504,10 @@ async def run(args) -> dict:
         "status_counts": state.status_counts,
         "all": {"p50_ms": _pct(all_values, 50), "p95_ms": _pct(all_values, 95), "p99_ms": _pct(all_values, 99)},
         "endpoints": endpoints,
+        "timeline": [
+            {"second": s, "requests": state.timeline_count[s], "max_ms": round(1000 * state.timeline_max[s], 1)}
+            for s in sorted(state.timeline_count)
+        ],
         "cpu": cpu_split(cpu0, cpu1, args.server_pid),
     }
 
@@ -522,6 +541,14 @@ def report(result: dict) -> str:
             f" {f(s['p95_ms']):>7} {f(s['p99_ms']):>7} {f(s['max_ms']):>8} {s['errors']:>5}"
         )
     lines.append("  (latencies in ms)")
+    if result.get("timeline"):
+        full = [t for t in result["timeline"] if t["second"] < int(result["config"]["duration_s"])] or result["timeline"]
+        counts = [t["requests"] for t in full]
+        maxes = [t["max_ms"] for t in full]
+        lines.append(
+            f"  per-second completions: min {min(counts)} / max {max(counts)};"
+            f" slowest request per second: median {sorted(maxes)[len(maxes) // 2]:.0f} ms, worst {max(maxes):.0f} ms"
+        )
     cpu = result["cpu"]
     lines += [
         "",
@@ -534,7 +561,9 @@ def report(result: dict) -> str:
         lines.append(f"    server         {cpu['server_cores_proc']:.2f}  ({per})")
     lines += [
         f"    postgres       {cpu['postgres_cores_proc']:.2f}",
-        f"    other          {cpu['other_cores_proc']:.2f}",
+        f"    other          {cpu['other_cores_proc']:.2f}  "
+        + ", ".join(f"{comm}: {c:.2f}" for comm, c in cpu.get("other_top", {}).items()),
+        f"    unattributed   {cpu['unattributed_cores']:.2f}  (exited processes, e.g. short-lived postgres backends; irq)",
         f"    machine busy   {cpu['machine_busy_cores']:.2f}",
     ]
     if result["error_samples"]:

@@ -12,6 +12,8 @@
 #   PROFILE_SECONDS=20 PROFILE_FORMAT=raw|speedscope|flamegraph PROFILE_RATE=100
 #   PROFILE_FLAGS="--gil"          extra py-spy record flags (--gil: only the thread holding the GIL;
 #                                  --nonblocking: do not pause the server, but get partial stacks)
+#   GC_TUNE=1                      experiment: start the server with bench/gc_tuning on PYTHONPATH
+#                                  (sitecustomize raising GC thresholds + gc.freeze(); server code unchanged)
 #   TOP=1                          save `top -b -n 1` and `pidstat` in the middle of the run
 #   PGHOST=127.0.0.1 PGUSER=postgres PGADMIN_DB=test
 #   WAIT_IDLE=120                  wait up to this many seconds for the machine to be idle
@@ -81,8 +83,10 @@ fi
 [ -n "${POOL_SIZE:-}" ] && export WATCHER_DB_POOL_SIZE=$POOL_SIZE
 [ -n "${MAX_OVERFLOW:-}" ] && export WATCHER_DB_MAX_OVERFLOW=$MAX_OVERFLOW
 
+SERVER_PYTHONPATH=${PYTHONPATH:-}
+if [ "${GC_TUNE:-0}" = 1 ]; then SERVER_PYTHONPATH="$HERE/gc_tuning${PYTHONPATH:+:$PYTHONPATH}"; TAG_GC=" gc=tuned"; fi
 echo "== $TAG: backend=$BACKEND workers=$WORKERS clients=$CLIENTS duration=${DURATION}s pool=${POOL_SIZE:-default}"
-WATCHER_DATABASE_URL="$DB_URL" "$VENV/bin/watcher" serve --host 127.0.0.1 --port "$PORT" --workers "$WORKERS" \
+PYTHONPATH="$SERVER_PYTHONPATH" WATCHER_DATABASE_URL="$DB_URL" "$VENV/bin/watcher" serve --host 127.0.0.1 --port "$PORT" --workers "$WORKERS" \
   --log-level warning >"$OUT.server.log" 2>&1 &
 SERVER_PID=$!
 HELPER_PIDS=()
@@ -141,7 +145,7 @@ fi
 set +e
 "$VENV/bin/python" "$HERE/core_load.py" --url "http://127.0.0.1:$PORT" --clients "$CLIENTS" \
   --duration "$DURATION" --warmup "$WARMUP" --client "$CLIENT" --server-pid "$SERVER_PID" \
-  --label "backend=$BACKEND workers=$WORKERS pool=${POOL_SIZE:-default} git=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)" \
+  --label "backend=$BACKEND workers=$WORKERS pool=${POOL_SIZE:-default}${TAG_GC:-} git=$(git -C "$ROOT" describe --always --dirty 2>/dev/null)" \
   --json "$OUT.json" | tee "$OUT.txt"
 STATUS=${PIPESTATUS[0]}
 set -e

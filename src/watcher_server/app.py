@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 
 from fastapi import FastAPI
 
@@ -52,4 +53,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def app_factory() -> FastAPI:
     """Entry point for uvicorn workers (`--factory`): settings come from the environment."""
-    return create_app(Settings())
+    app = create_app(Settings())
+    _tune_garbage_collector()
+    return app
+
+
+def _tune_garbage_collector() -> None:
+    """Long-lived server objects never need collecting: freeze them, and collect young objects less
+    often. Full collections over the whole heap were the source of 100+ ms latency spikes."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)

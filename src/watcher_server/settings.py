@@ -17,8 +17,12 @@ class Settings(BaseSettings):
         "sqlite:///watcher.db",
         description="Any SQLAlchemy URL: sqlite:///path.db, postgresql://user@host/db, postgresql+asyncpg://...",
     )
-    db_pool_size: int = Field(10, ge=1, le=500, description="Connections kept open per server process.")
-    db_max_overflow: int = Field(20, ge=0, le=500, description="Extra connections allowed under bursts.")
+    db_pool_size: int = Field(
+        30, ge=1, le=500, description="Connections kept open per server process; size it to the concurrent clients per worker."
+    )
+    db_max_overflow: int = Field(
+        10, ge=0, le=500, description="Extra short-lived connections allowed under bursts (opened and closed per use)."
+    )
     api_tokens: str = Field("", description="Comma-separated read-write bearer tokens; empty with no read tokens = open API.")
     api_read_tokens: str = Field("", description="Comma-separated read-only bearer tokens (GET and HEAD only).")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Request bodies larger than this get 413.")

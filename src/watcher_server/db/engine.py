@@ -20,10 +20,14 @@ def _json_dumps(value) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def create_engine(database_url: str, pool_size: int = 10, max_overflow: int = 20, echo: bool = False) -> AsyncEngine:
+def create_engine(database_url: str, pool_size: int = 30, max_overflow: int = 10, echo: bool = False) -> AsyncEngine:
     url = make_url(async_url(database_url))
     if url.get_backend_name() == "sqlite":
-        engine = create_async_engine(url, echo=echo, json_serializer=_json_dumps, pool_size=pool_size, max_overflow=max_overflow)
+        # Transactions always end inside Database's context managers, so the pool's reset-on-return
+        # rollback would only cost another thread hop per request.
+        engine = create_async_engine(
+            url, echo=echo, json_serializer=_json_dumps, pool_size=pool_size, max_overflow=max_overflow, pool_reset_on_return=None
+        )
         _configure_sqlite(engine)
         return engine
     return create_async_engine(
@@ -72,6 +76,7 @@ class Database:
         # SQLite has one writer at a time. Queueing writers here (FIFO) instead of in SQLite's busy
         # handler, which sleeps with growing back-off, keeps tail latency low under concurrency.
         self._sqlite_writer = asyncio.Lock() if self.dialect == "sqlite" else None
+        self._autocommit_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -85,6 +90,17 @@ class Database:
                 await conn.execution_options(watcher_write=True)
                 async with conn.begin():
                     yield conn
+
+    @contextlib.asynccontextmanager
+    async def single_statement(self, writes: bool = True) -> AsyncIterator[AsyncConnection]:
+        """For work that is one statement: on PostgreSQL it runs in autocommit, so the statement is its
+        own transaction and the BEGIN/COMMIT round trips disappear. SQLite gets a normal transaction."""
+        if self.dialect == "sqlite":
+            async with self.write() if writes else self.read() as conn:
+                yield conn
+            return
+        async with self._autocommit_engine.connect() as conn:
+            yield conn
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

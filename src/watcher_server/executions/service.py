@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
-import functools
-
-from sqlalchemy import BigInteger, Boolean, Integer, and_, bindparam, case, func, insert, literal, or_, select, union_all, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Integer,
+    and_,
+    bindparam,
+    case,
+    exists,
+    false,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+    union_all,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -15,8 +31,8 @@ from ..core.datetimes import utcnow
 from ..core.ids import fits_int32, fits_int64
 from ..core.numbers import duration_seconds, throughput
 from ..db.engine import Database
-from ..db.types import UTCDateTime
 from ..db.filters import id_equals
+from ..db.types import UTCDateTime
 from ..errors import BadRequest, NotFound
 from ..http import ListParams
 from ..pipelines.service import PIPELINE_NOT_FOUND, require_pipeline
@@ -55,17 +71,17 @@ _LOCK_FOR_END = select(pe.c.start_date, pe.c.total_rows, pe.c.pipeline_id).where
 
 def _last_target(column_name: str, counter: str):
     column = pipeline.c[column_name]
-    moves = and_(bindparam(counter, type_=Boolean), or_(column.is_(None), column < bindparam("end_date", type_=UTCDateTime)))
-    return case((moves, bindparam("end_date", type_=UTCDateTime)), else_=column)
+    moves = and_(bindparam(f"moves_{counter}", type_=Boolean), or_(column.is_(None), column < bindparam("advance_end_date", type_=UTCDateTime)))
+    return case((moves, bindparam("advance_end_date", type_=UTCDateTime)), else_=column)
 
 
 # Successful end (§7.2 step 3): watermark := next_watermark, last_target_* forward only, load_lineage off.
 _ADVANCE_PIPELINE = (
     update(pipeline)
-    .where(pipeline.c.id == bindparam("pipeline_id"))
+    .where(pipeline.c.id == bindparam("advance_pipeline_id"))
     .values(
         watermark=func.coalesce(pipeline.c.next_watermark, pipeline.c.watermark),
-        load_lineage=False,
+        load_lineage=false(),
         **{column_name: _last_target(column_name, counter) for counter, column_name in LAST_TARGET},
     )
 )
@@ -75,6 +91,50 @@ _ADVANCE_PIPELINE = (
 def _end_statement(columns: tuple[str, ...]):
     """UPDATE ... RETURNING for one combination of written columns (few combinations exist)."""
     return update(pe).where(pe.c.id == bindparam("execution_id")).values({c: bindparam(c, type_=pe.c[c].type) for c in columns}).returning(*EXECUTION_COLUMNS)
+
+
+# PostgreSQL runs each hot path as ONE statement in autocommit (data-modifying CTEs): the same rows
+# as the portable path, without the BEGIN/COMMIT round trips. A start only inserts when the parent
+# exists, so nothing needs rolling back.
+_START_COLUMNS = ("pipeline_id", "parent_id", "start_date", "date_recorded", "hour_recorded", "weekday_recorded", "watermark", "next_watermark")
+_PARENT = bindparam("parent_id", type_=BigInteger)
+_NEW_EXECUTION = (
+    insert(pe)
+    .from_select(
+        list(_START_COLUMNS),
+        select(*[_PARENT if c == "parent_id" else bindparam(c, type_=pe.c[c].type) for c in _START_COLUMNS]).where(
+            or_(_PARENT.is_(None), exists().where(pe.c.id == _PARENT))
+        ),
+    )
+    .returning(pe.c.id)
+    .cte("new_execution")
+)
+_NEW_LINKS = insert(closure).from_select(
+    _CLOSURE_COLUMNS,
+    union_all(
+        select(_NEW_EXECUTION.c.id, _NEW_EXECUTION.c.id, literal(0)),
+        select(closure.c.parent_execution_id, _NEW_EXECUTION.c.id, closure.c.depth + 1)
+        .select_from(closure.join(_NEW_EXECUTION, true()))
+        .where(closure.c.child_execution_id == _PARENT),
+    ),
+).cte("new_links")
+_START_IN_ONE_STATEMENT = select(_NEW_EXECUTION.c.id).add_cte(_NEW_LINKS)
+_READ_FOR_END = select(pe.c.start_date, pe.c.total_rows, pe.c.pipeline_id).where(pe.c.id == bindparam("id"))
+
+
+@functools.lru_cache(maxsize=128)
+def _end_in_one_statement(columns: tuple[str, ...], advance: bool):
+    """Update the execution only if total_rows is still what we read (the inputs of throughput), and
+    advance the pipeline in the same statement when the end is successful."""
+    ended = (
+        _end_statement(columns)
+        .where(pe.c.total_rows.is_not_distinct_from(bindparam("seen_total_rows", type_=BigInteger)))
+        .cte("ended")
+    )
+    statement = select(*ended.c)
+    if advance:
+        statement = statement.add_cte(_ADVANCE_PIPELINE.where(exists(select(ended.c.id))).cte("advanced"))
+    return statement
 
 
 async def start(db: Database, body: StartExecution) -> int:
@@ -94,6 +154,8 @@ async def start(db: Database, body: StartExecution) -> int:
         "watermark": body.watermark,
         "next_watermark": body.next_watermark,
     }
+    if db.dialect == "postgresql":
+        return await _start_in_one_statement(db, values)
     async with db.write() as conn:
         try:
             execution_id = (await conn.execute(_INSERT_EXECUTION, values)).scalar_one()
@@ -102,6 +164,17 @@ async def start(db: Database, body: StartExecution) -> int:
         linked = await _link_into_closure(conn, execution_id, parent_id)
         if parent_id is not None and linked == 1:
             raise NotFound(PARENT_NOT_FOUND)  # the parent had no self row: it does not exist
+    return execution_id
+
+
+async def _start_in_one_statement(db: Database, values: dict[str, Any]) -> int:
+    async with db.single_statement() as conn:
+        try:
+            execution_id = (await conn.execute(_START_IN_ONE_STATEMENT, values)).scalar()
+        except IntegrityError:
+            raise NotFound(PIPELINE_NOT_FOUND) from None
+    if execution_id is None:  # nothing inserted: the parent does not exist
+        raise NotFound(PARENT_NOT_FOUND)
     return execution_id
 
 
@@ -115,30 +188,51 @@ async def _link_into_closure(conn: AsyncConnection, execution_id: int, parent_id
 async def end(db: Database, body: EndExecution):
     if not fits_int64(body.id):
         raise NotFound(EXECUTION_NOT_FOUND)
-    recorded = body.recorded_values()
+    if db.dialect == "postgresql":
+        async with db.single_statement() as conn:
+            current = (await conn.execute(_READ_FOR_END, {"id": body.id})).first()
+            if current is not None:
+                values = _end_values(body, current)
+                statement = _end_in_one_statement(tuple(sorted(values)), body.completed_successfully)
+                parameters = {**values, **_advance_parameters(body, current), "execution_id": body.id, "seen_total_rows": current.total_rows}
+                ended = (await conn.execute(statement, parameters)).first()
+                if ended is not None:
+                    return ended
+        # unknown id, or a concurrent end changed total_rows: the locking path decides
     async with db.write() as conn:
         current = (await conn.execute(_LOCK_FOR_END, {"id": body.id})).first()
-        if current is None:
-            raise NotFound(EXECUTION_NOT_FOUND)
-        if body.end_date <= current.start_date:
-            raise BadRequest("end_date must be greater than start_date")
-        duration = duration_seconds(current.start_date, body.end_date)
-        total_rows = recorded["total_rows"] if "total_rows" in recorded else current.total_rows
-        values: dict[str, Any] = {
-            **recorded,
-            "end_date": body.end_date,
-            "completed_successfully": body.completed_successfully,
-            "duration_seconds": duration,
-            "throughput": throughput(total_rows, duration),
-        }
+        values = _end_values(body, current)
+        ended = (await conn.execute(_end_statement(tuple(sorted(values))), {**values, "execution_id": body.id})).one()
         if body.completed_successfully:
-            values["anomaly_checked_at"] = None  # pending for anomaly detection (§7.2 step 4)
-        statement = _end_statement(tuple(sorted(values)))
-        ended = (await conn.execute(statement, {**values, "execution_id": body.id})).one()
-        if body.completed_successfully:
-            advance = {counter: (getattr(body, counter) or 0) > 0 for counter, _ in LAST_TARGET}
-            await conn.execute(_ADVANCE_PIPELINE, {"pipeline_id": current.pipeline_id, "end_date": body.end_date, **advance})
+            await conn.execute(_ADVANCE_PIPELINE, _advance_parameters(body, current))
     return ended
+
+
+def _end_values(body: EndExecution, current) -> dict[str, Any]:
+    """The execution's new column values (§7.2 steps 1-2, 4); raises for unknown ids and bad dates."""
+    if current is None:
+        raise NotFound(EXECUTION_NOT_FOUND)
+    if body.end_date <= current.start_date:
+        raise BadRequest("end_date must be greater than start_date")
+    recorded = body.recorded_values()
+    duration = duration_seconds(current.start_date, body.end_date)
+    total_rows = recorded["total_rows"] if "total_rows" in recorded else current.total_rows
+    values: dict[str, Any] = {
+        **recorded,
+        "end_date": body.end_date,
+        "completed_successfully": body.completed_successfully,
+        "duration_seconds": duration,
+        "throughput": throughput(total_rows, duration),
+    }
+    if body.completed_successfully:
+        values["anomaly_checked_at"] = None  # pending for anomaly detection (§7.2 step 4)
+    return values
+
+
+def _advance_parameters(body: EndExecution, current) -> dict[str, Any]:
+    advance = {f"moves_{counter}": (getattr(body, counter) or 0) > 0 for counter, _ in LAST_TARGET}
+    # names distinct from any column: UPDATE would treat a column-named parameter as a SET value
+    return {"advance_pipeline_id": current.pipeline_id, "advance_end_date": body.end_date, **advance}
 
 
 _SUBTREE = (
@@ -155,7 +249,7 @@ async def get_tree(db: Database, execution_id: int, max_depth: int | None) -> di
     if not fits_int64(execution_id):
         raise NotFound(EXECUTION_NOT_FOUND)
     statement = _SUBTREE if max_depth is None else _SUBTREE_TO_DEPTH
-    async with db.read() as conn:
+    async with db.single_statement(writes=False) as conn:
         rows = (await conn.execute(statement, {"root": execution_id, "max_depth": max_depth})).all()
     if not rows:
         raise NotFound(EXECUTION_NOT_FOUND)

@@ -67,19 +67,28 @@ async def create_or_get_pipeline(db: Database, body: PipelineCreate) -> tuple[di
     config = body.hashed_fields()
     new_hash = config_hash(config)
     next_watermark = body.next_watermark
+    # Fast path, one statement: the pipeline exists and its configuration is unchanged.
+    async with db.single_statement() as conn:
+        found = await _sync_unchanged(conn, body.name, new_hash, next_watermark)
+    if found is not None:
+        return _found_response(found, next_watermark), False
     async with db.write() as conn:
         for _attempt in range(2):
             found = await _sync_existing(conn, body.name, next_watermark)
             if found is not None:
                 if found.input_hash != new_hash:
                     await _apply_configuration(conn, found.id, config, new_hash)
-                watermark = found.watermark if next_watermark is not None else None
-                return {"id": found.id, "active": found.active, "load_lineage": found.load_lineage, "watermark": watermark}, False
+                return _found_response(found, next_watermark), False
             created_id = await _insert_pipeline(conn, body, config, new_hash)
             if created_id is not None:
                 return _created_response(created_id), True
             # Another client created it between our lookup and insert: treat it as found.
     raise RuntimeError("pipeline create-or-get did not converge")  # pragma: no cover
+
+
+def _found_response(found, next_watermark: str | None) -> dict[str, Any]:
+    watermark = found.watermark if next_watermark is not None else None
+    return {"id": found.id, "active": found.active, "load_lineage": found.load_lineage, "watermark": watermark}
 
 
 # Built once: the lookup (and watermark write) runs on every pipeline sync.
@@ -91,6 +100,16 @@ _SET_NEXT_WATERMARK_BY_NAME = (
     .values(next_watermark=bindparam("b_next_watermark"))
     .returning(*_SYNC_COLUMNS)
 )
+_SET_NEXT_WATERMARK_IF_UNCHANGED = _SET_NEXT_WATERMARK_BY_NAME.where(pipeline.c.input_hash == bindparam("b_hash"))
+
+
+async def _sync_unchanged(conn: AsyncConnection, name: str, new_hash: str, next_watermark: str | None):
+    """The pipeline when it exists with this configuration hash (writing a non-null next_watermark)."""
+    if next_watermark is None:
+        found = (await conn.execute(_LOOKUP_BY_NAME, {"b_name": name})).first()
+        return found if found is not None and found.input_hash == new_hash else None
+    parameters = {"b_name": name, "b_next_watermark": next_watermark, "b_hash": new_hash}
+    return (await conn.execute(_SET_NEXT_WATERMARK_IF_UNCHANGED, parameters)).first()
 
 
 async def _sync_existing(conn: AsyncConnection, name: str, next_watermark: str | None):
