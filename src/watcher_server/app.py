@@ -23,6 +23,12 @@ DESCRIPTION = (
 )
 
 
+class WatcherAPI(FastAPI):
+    def build_middleware_stack(self):
+        # Outermost, so a declared oversized body gets our JSON 413 before Starlette's plain-text one.
+        return BodySizeLimit(super().build_middleware_stack(), max_bytes=self.state.settings.max_body_bytes)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -36,8 +42,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.db.dispose()
 
     # strict_content_type=False: a body without Content-Type is read as JSON (the SDK sends some that way)
-    app = FastAPI(
-        title="Watcher", version=__version__, description=DESCRIPTION, lifespan=lifespan, strict_content_type=False
+    app = WatcherAPI(
+        title="Watcher",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        strict_content_type=False,
+        max_body_size=settings.max_body_bytes,  # 413 for streamed bodies; BodySizeLimit answers declared ones
     )
     app.state.settings = settings
     install_error_handlers(app)
@@ -45,7 +56,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pipelines_router)
     app.include_router(executions_router)
     app.include_router(lineage_router)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     if settings.write_tokens or settings.read_tokens:
         app.add_middleware(BearerTokenAuth, write_tokens=settings.write_tokens, read_tokens=settings.read_tokens)
     return app

@@ -55,7 +55,8 @@ async def _reject(send, status: int, detail: str) -> None:
 
 
 class BodySizeLimit:
-    """Reject declared bodies above the limit with 413 before reading them."""
+    """Reject declared bodies above the limit with a JSON 413 before reading them (Starlette's own
+    limiter answers those in plain text; it still guards bodies streamed without a length)."""
 
     def __init__(self, app, max_bytes: int):
         self.app = app

@@ -111,3 +111,15 @@ async def test_unreachable_database_answers_503_with_retry_after(url):
             assert ready.status_code == 503
             assert ready.json()["status"] == "unavailable" and ready.json()["database"] == "unreachable"
             assert (await http.get("/health")).status_code == 200
+
+
+async def test_streamed_bodies_over_the_limit_are_rejected_with_413(client):
+    async def chunks():
+        yield b'{"name":"p","pipeline_type_name":"t","pipeline_metadata":{"x":"'
+        for _ in range(1100):
+            yield b"a" * 1024
+        yield b'"}}'
+
+    response = await client.post("/pipeline", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413 and "message" in response.json()
+    assert (await client.get("/pipeline")).json() == []
