@@ -3,6 +3,7 @@
 from sqlalchemy import BigInteger, false
 
 from ..core.numbers import INT32_MAX, INT64_MAX
+from ..core.text import contains_pattern
 
 
 def id_equals(column, value: int):
@@ -11,3 +12,9 @@ def id_equals(column, value: int):
     if not -limit - 1 <= value <= limit:
         return false()
     return column == value
+
+
+def contains(column, fragment: str):
+    """Case-insensitive literal substring: names are stored lower-case and the fragment is normalised,
+    and LIKE's wildcards in the fragment are escaped."""
+    return column.like(contains_pattern(fragment), escape="\\")

@@ -10,9 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..core.canonical import config_hash
 from ..core.datetimes import utcnow
 from ..core.ids import fits_int32
-from ..core.text import contains_pattern
 from ..db.engine import Database
-from ..db.filters import id_equals
+from ..db.filters import contains, id_equals
 from ..db.rows import patch_row, require_row
 from ..db.upsert import get_or_create, insert_ignoring_conflicts
 from ..errors import NotFound
@@ -28,6 +27,11 @@ TYPE_NOT_FOUND = "Address Type Not Found"
 IN_CHUNK = 5000  # ids per IN (...) list, well below both backends' parameter limits
 
 
+def _chunks(ids: list[int]):
+    for start in range(0, len(ids), IN_CHUNK):
+        yield ids[start : start + IN_CHUNK]
+
+
 # ---------------------------------------------------------------- address types
 
 
@@ -41,7 +45,7 @@ async def list_types(db: Database, paging: ListParams, group_name: str | None, n
     if group_name is not None:
         statement = statement.where(address_type.c.group_name == group_name)
     if name_contains is not None:
-        statement = statement.where(address_type.c.name.like(contains_pattern(name_contains), escape="\\"))
+        statement = statement.where(contains(address_type.c.name, name_contains))
     async with db.read() as conn:
         return (await conn.execute(paging.apply(statement, address_type.c.id))).all()
 
@@ -104,7 +108,7 @@ async def list_addresses(db: Database, paging: ListParams, address_type_id: int 
     if address_type_id is not None:
         statement = statement.where(id_equals(address.c.address_type_id, address_type_id))
     if name_contains is not None:
-        statement = statement.where(address.c.name.like(contains_pattern(name_contains), escape="\\"))
+        statement = statement.where(contains(address.c.name, name_contains))
     async with db.read() as conn:
         return (await conn.execute(paging.apply(statement, address.c.id))).all()
 
@@ -167,8 +171,7 @@ def _neighbours(conn: AsyncConnection, direction: str) -> graph.Neighbours:
 
     async def fetch(ids: list[int]) -> dict[int, list[int]]:
         found: dict[int, set[int]] = {}
-        for chunk_start in range(0, len(ids), IN_CHUNK):
-            chunk = ids[chunk_start : chunk_start + IN_CHUNK]
+        for chunk in _chunks(ids):
             rows = await conn.execute(select(here, there).where(here.in_(chunk)).distinct())
             for node, neighbour in rows:
                 found.setdefault(node, set()).add(neighbour)
@@ -210,8 +213,7 @@ async def related(db: Database, address_id: int, direction: str, max_depth: int 
 
 async def _address_details(conn: AsyncConnection, ids: list[int]) -> dict[int, dict[str, Any]]:
     details: dict[int, dict[str, Any]] = {}
-    for chunk_start in range(0, len(ids), IN_CHUNK):
-        chunk = ids[chunk_start : chunk_start + IN_CHUNK]
+    for chunk in _chunks(ids):
         rows = await conn.execute(
             select(
                 address.c.id,
@@ -238,8 +240,7 @@ async def lineage_graph(db: Database, source_address_id: int, max_depth: int | N
         region = sorted({source_address_id, *down, *up})
         edges: dict[int, Any] = {}
         for column in (address_lineage.c.source_address_id, address_lineage.c.target_address_id):
-            for chunk_start in range(0, len(region), IN_CHUNK):
-                chunk = region[chunk_start : chunk_start + IN_CHUNK]
+            for chunk in _chunks(region):
                 rows = await conn.execute(
                     select(
                         address_lineage.c.id,

@@ -9,9 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..core.canonical import config_hash
 from ..core.datetimes import utcnow
-from ..core.text import contains_pattern
 from ..db.engine import Database
-from ..db.filters import id_equals
+from ..db.filters import contains, id_equals
 from ..db.rows import patch_row, require_row
 from ..db.upsert import get_or_create, insert_ignoring_conflicts
 from ..http import ListParams
@@ -39,7 +38,7 @@ async def _type_id_for_name(conn: AsyncConnection, name: str) -> int:
 async def list_types(db: Database, paging: ListParams, name_contains: str | None) -> list:
     statement = select(pipeline_type)
     if name_contains is not None:
-        statement = statement.where(pipeline_type.c.name.like(contains_pattern(name_contains), escape="\\"))
+        statement = statement.where(contains(pipeline_type.c.name, name_contains))
     async with db.read() as conn:
         return (await conn.execute(paging.apply(statement, pipeline_type.c.id))).all()
 
@@ -148,7 +147,7 @@ async def list_pipelines(
     if active is not None:
         statement = statement.where(pipeline.c.active == active)
     if name_contains is not None:
-        statement = statement.where(pipeline.c.name.like(contains_pattern(name_contains), escape="\\"))
+        statement = statement.where(contains(pipeline.c.name, name_contains))
     async with db.read() as conn:
         return (await conn.execute(paging.apply(statement, pipeline.c.id))).all()
 
