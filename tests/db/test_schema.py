@@ -52,3 +52,19 @@ async def test_ids_start_at_one_on_a_fresh_database(engine_only):
     async with engine_only.write() as conn:
         result = await conn.execute(text("INSERT INTO pipeline_type (name, created_at) VALUES ('t', CURRENT_TIMESTAMP) RETURNING id"))
         assert result.scalar() == 1
+
+
+async def test_inserting_an_execution_by_sql_writes_its_closure_rows(engine_only):
+    async with engine_only.write() as conn:
+        await conn.execute(text("INSERT INTO pipeline_type (name, created_at) VALUES ('t', CURRENT_TIMESTAMP)"))
+        await conn.execute(text("INSERT INTO pipeline (name, pipeline_type_id, input_hash, created_at) VALUES ('p', 1, 'h', CURRENT_TIMESTAMP)"))
+        for parent in (None, 1, 2):
+            await conn.execute(
+                text(
+                    "INSERT INTO pipeline_execution (pipeline_id, parent_id, start_date, date_recorded, hour_recorded, weekday_recorded)"
+                    " VALUES (1, :parent, CURRENT_TIMESTAMP, CURRENT_DATE, 0, 1)"
+                ),
+                {"parent": parent},
+            )
+        rows = (await conn.execute(text("SELECT parent_execution_id, child_execution_id, depth FROM pipeline_execution_closure"))).all()
+    assert sorted(tuple(r) for r in rows) == [(1, 1, 0), (1, 2, 1), (1, 3, 2), (2, 2, 0), (2, 3, 1), (3, 3, 0)]

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.util.concurrency import await_
 
 from .urls import async_url
 
@@ -61,10 +62,11 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection):
-        if connection.get_execution_options().get("watcher_write"):
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
-            connection.exec_driver_sql("BEGIN")
+        statement = "BEGIN IMMEDIATE" if connection.get_execution_options().get("watcher_write") else "BEGIN"
+        adapted = connection.connection.dbapi_connection
+        # aiosqlite's own execute() is one thread hop; a SQLAlchemy cursor round (open, execute,
+        # close) would be three, on every transaction.
+        await_(adapted._connection.execute(statement))
 
 
 class Database:

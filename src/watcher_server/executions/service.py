@@ -1,4 +1,4 @@
-"""Start, end and read executions; the execution closure is kept in the start transaction."""
+"""Start, end and read executions; the execution closure is written in the start statement (trigger)."""
 
 from __future__ import annotations
 
@@ -17,15 +17,11 @@ from sqlalchemy import (
     false,
     func,
     insert,
-    literal,
     or_,
     select,
-    true,
-    union_all,
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..core.datetimes import utcnow
 from ..core.ids import fits_int32, fits_int64
@@ -57,15 +53,21 @@ LAST_TARGET = (("inserts", "last_target_insert"), ("updates", "last_target_updat
 
 # Hot-path statements are built once: constructing and cache-keying Core statements per request
 # cost more CPU than executing them.
-_INSERT_EXECUTION = insert(pe).returning(pe.c.id)
-_NEW_ID = bindparam("execution_id", type_=BigInteger)
-_SELF_ROW = select(_NEW_ID.label("p"), _NEW_ID.label("c"), literal(0).label("d"))
-_ANCESTOR_ROWS = select(closure.c.parent_execution_id, _NEW_ID, closure.c.depth + 1).where(
-    closure.c.child_execution_id == bindparam("parent_id", type_=BigInteger)
+
+# A start is one INSERT that only happens when the parent (if any) exists; the closure rows are written
+# by the trigger of migration 0002 in the same statement.
+_START_COLUMNS = ("pipeline_id", "parent_id", "start_date", "date_recorded", "hour_recorded", "weekday_recorded", "watermark", "next_watermark")
+_PARENT = bindparam("parent_id", type_=BigInteger)
+_START = (
+    insert(pe)
+    .from_select(
+        list(_START_COLUMNS),
+        select(*[_PARENT if c == "parent_id" else bindparam(c, type_=pe.c[c].type) for c in _START_COLUMNS]).where(
+            or_(_PARENT.is_(None), exists().where(pe.c.id == _PARENT))
+        ),
+    )
+    .returning(pe.c.id)
 )
-_CLOSURE_COLUMNS = ["parent_execution_id", "child_execution_id", "depth"]
-_LINK_ROOT = insert(closure).from_select(_CLOSURE_COLUMNS, _SELF_ROW)
-_LINK_CHILD = insert(closure).from_select(_CLOSURE_COLUMNS, union_all(_SELF_ROW, _ANCESTOR_ROWS))
 _LOCK_FOR_END = select(pe.c.start_date, pe.c.total_rows, pe.c.pipeline_id).where(pe.c.id == bindparam("id")).with_for_update()
 
 
@@ -93,32 +95,8 @@ def _end_statement(columns: tuple[str, ...]):
     return update(pe).where(pe.c.id == bindparam("execution_id")).values({c: bindparam(c, type_=pe.c[c].type) for c in columns}).returning(*EXECUTION_COLUMNS)
 
 
-# PostgreSQL runs each hot path as ONE statement in autocommit (data-modifying CTEs): the same rows
-# as the portable path, without the BEGIN/COMMIT round trips. A start only inserts when the parent
-# exists, so nothing needs rolling back.
-_START_COLUMNS = ("pipeline_id", "parent_id", "start_date", "date_recorded", "hour_recorded", "weekday_recorded", "watermark", "next_watermark")
-_PARENT = bindparam("parent_id", type_=BigInteger)
-_NEW_EXECUTION = (
-    insert(pe)
-    .from_select(
-        list(_START_COLUMNS),
-        select(*[_PARENT if c == "parent_id" else bindparam(c, type_=pe.c[c].type) for c in _START_COLUMNS]).where(
-            or_(_PARENT.is_(None), exists().where(pe.c.id == _PARENT))
-        ),
-    )
-    .returning(pe.c.id)
-    .cte("new_execution")
-)
-_NEW_LINKS = insert(closure).from_select(
-    _CLOSURE_COLUMNS,
-    union_all(
-        select(_NEW_EXECUTION.c.id, _NEW_EXECUTION.c.id, literal(0)),
-        select(closure.c.parent_execution_id, _NEW_EXECUTION.c.id, closure.c.depth + 1)
-        .select_from(closure.join(_NEW_EXECUTION, true()))
-        .where(closure.c.child_execution_id == _PARENT),
-    ),
-).cte("new_links")
-_START_IN_ONE_STATEMENT = select(_NEW_EXECUTION.c.id).add_cte(_NEW_LINKS)
+# PostgreSQL ends in autocommit statements: read the start, then one statement (data-modifying CTE)
+# that updates the execution and advances the pipeline, without BEGIN/COMMIT round trips.
 _READ_FOR_END = select(pe.c.start_date, pe.c.total_rows, pe.c.pipeline_id).where(pe.c.id == bindparam("id"))
 
 
@@ -154,35 +132,15 @@ async def start(db: Database, body: StartExecution) -> int:
         "watermark": body.watermark,
         "next_watermark": body.next_watermark,
     }
-    if db.dialect == "postgresql":
-        return await _start_in_one_statement(db, values)
-    async with db.write() as conn:
-        try:
-            execution_id = (await conn.execute(_INSERT_EXECUTION, values)).scalar_one()
-        except IntegrityError:
-            raise NotFound(PIPELINE_NOT_FOUND) from None
-        linked = await _link_into_closure(conn, execution_id, parent_id)
-        if parent_id is not None and linked == 1:
-            raise NotFound(PARENT_NOT_FOUND)  # the parent had no self row: it does not exist
-    return execution_id
-
-
-async def _start_in_one_statement(db: Database, values: dict[str, Any]) -> int:
     async with db.single_statement() as conn:
         try:
-            execution_id = (await conn.execute(_START_IN_ONE_STATEMENT, values)).scalar()
-        except IntegrityError:
+            execution_id = (await conn.execute(_START, values)).scalar()
+        except IntegrityError:  # the pipeline does not exist (foreign key)
             raise NotFound(PIPELINE_NOT_FOUND) from None
-    if execution_id is None:  # nothing inserted: the parent does not exist
-        raise NotFound(PARENT_NOT_FOUND)
+        if execution_id is None:  # nothing inserted: the parent does not exist
+            await require_pipeline(conn, body.pipeline_id)
+            raise NotFound(PARENT_NOT_FOUND)
     return execution_id
-
-
-async def _link_into_closure(conn: AsyncConnection, execution_id: int, parent_id: int | None) -> int:
-    """Insert (id,id,0) and (A,id,d+1) for each ancestor row (A,parent,d); return rows written."""
-    if parent_id is None:
-        return (await conn.execute(_LINK_ROOT, {"execution_id": execution_id})).rowcount
-    return (await conn.execute(_LINK_CHILD, {"execution_id": execution_id, "parent_id": parent_id})).rowcount
 
 
 async def end(db: Database, body: EndExecution):
