@@ -5,13 +5,18 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, BeforeValidator, Field
 from sqlalchemy import Select
 
 from .core.text import normalize
 from .db.engine import Database
+
+
+def api_router(**options) -> APIRouter:
+    """Every router of the API: a body without Content-Type is read as JSON (the SDK sends some so)."""
+    return APIRouter(strict_content_type=False, **options)
 
 
 class JSON(Response):

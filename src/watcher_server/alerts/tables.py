@@ -1,6 +1,17 @@
 """Alert outbox schema (contract §3, §12)."""
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer, String, Table, Text, func, text
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    func,
+    text,
+)
 
 from ..db.schema import enum_check, metadata
 from ..db.types import BigId, JSONDocument, UTCDateTime

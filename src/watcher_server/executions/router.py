@@ -5,15 +5,21 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BeforeValidator
 
 from ..core.datetimes import parse_datetime
-from ..http import DB, JSON, Paging
+from ..http import DB, JSON, Paging, api_router
 from . import service
-from .schemas import EndExecution, StartedExecution, StartExecution, Status, render_execution
+from .schemas import (
+    EndExecution,
+    StartedExecution,
+    StartExecution,
+    Status,
+    render_execution,
+)
 
-router = APIRouter(tags=["executions"])
+router = api_router(tags=["executions"])
 
 DatetimeQuery = Annotated[dt.datetime | None, BeforeValidator(lambda v: None if v is None else parse_datetime(v))]
 

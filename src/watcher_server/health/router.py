@@ -2,12 +2,11 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter
 from sqlalchemy import text
 
-from ..http import DB, JSON
+from ..http import DB, JSON, api_router
 
-router = APIRouter(tags=["health"])
+router = api_router(tags=["health"])
 
 READY_TIMEOUT_SECONDS = 2.0
 

@@ -19,7 +19,14 @@ from ..http import ListParams
 from ..pipelines.service import PIPELINE_NOT_FOUND
 from ..pipelines.tables import pipeline, pipeline_type
 from . import graph
-from .schemas import ADDRESS_PARTS, AddressCreate, AddressLineageCreate, AddressTypeCreate, AddressTypeUpdate, AddressUpdate
+from .schemas import (
+    ADDRESS_PARTS,
+    AddressCreate,
+    AddressLineageCreate,
+    AddressTypeCreate,
+    AddressTypeUpdate,
+    AddressUpdate,
+)
 from .tables import address, address_lineage, address_type
 
 ADDRESS_NOT_FOUND = "Address not found"

@@ -4,7 +4,16 @@ There is no address_lineage_closure table: reachability is computed on read from
 (see graph.py), which gives the same answers without rewriting a component's closure on every post.
 """
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, String, Table, UniqueConstraint, func
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+    func,
+)
 
 from ..db.schema import metadata
 from ..db.types import BigId, JSONDocument, UTCDateTime

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from ..core.text import normalize
-from ..http import DB, JSON, Paging
+from ..http import DB, JSON, Paging, api_router
 from . import service
 from .schemas import (
     IdResponse,
@@ -20,7 +20,7 @@ from .schemas import (
     render_pipeline_type,
 )
 
-router = APIRouter()
+router = api_router()
 
 NameContains = Annotated[str | None, Query(description="Case-insensitive literal substring of the name.")]
 

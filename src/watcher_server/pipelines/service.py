@@ -14,7 +14,12 @@ from ..db.filters import contains, id_equals
 from ..db.rows import patch_row, require_row
 from ..db.upsert import get_or_create, insert_ignoring_conflicts
 from ..http import ListParams
-from .schemas import PipelineCreate, PipelineTypeCreate, PipelineTypeUpdate, PipelineUpdate
+from .schemas import (
+    PipelineCreate,
+    PipelineTypeCreate,
+    PipelineTypeUpdate,
+    PipelineUpdate,
+)
 from .tables import pipeline, pipeline_type
 
 PIPELINE_NOT_FOUND = "Pipeline Not Found"

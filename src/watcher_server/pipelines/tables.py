@@ -1,4 +1,16 @@
-from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, Index, Integer, String, Table, false, func, true
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    false,
+    func,
+    true,
+)
 
 from ..core.dateparts import DATEPARTS
 from ..db.schema import enum_check, metadata
