@@ -92,7 +92,7 @@ async def database_url(request, backend, tmp_path):
 
 @pytest.fixture
 def settings(database_url) -> Settings:
-    return Settings(database_url=database_url, db_pool_size=25, db_max_overflow=25)
+    return Settings(database_url=database_url, db_pool_size=25, db_max_overflow=25, scheduler_enabled=False)
 
 
 @pytest.fixture

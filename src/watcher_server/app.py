@@ -5,15 +5,23 @@ from __future__ import annotations
 import contextlib
 import gc
 
+import httpx
 from fastapi import FastAPI
 
 from . import __version__
+from .alerts.delivery import deliver_due
+from .alerts.router import router as alerts_router
 from .auth import BearerTokenAuth, BodySizeLimit
+from .core.datetimes import utcnow
 from .db.engine import Database, create_engine
 from .errors import install_error_handlers
 from .executions.router import router as executions_router
 from .health.router import router as health_router
+from .jobs.runner import JobRunner
 from .lineage.router import router as lineage_router
+from .monitoring.freshness import run_freshness
+from .monitoring.router import router as monitoring_router
+from .monitoring.timeliness import run_timeliness
 from .pipelines.router import router as pipelines_router
 from .settings import Settings
 
@@ -36,10 +44,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         engine = create_engine(settings.database_url, settings.db_pool_size, settings.db_max_overflow)
         app.state.db = Database(engine)
-        try:
-            yield
-        finally:
-            await app.state.db.dispose()
+        async with httpx.AsyncClient() as webhook_client:
+            app.state.jobs = build_runner(app, webhook_client)
+            if settings.scheduler_enabled:
+                app.state.jobs.start_schedules(
+                    {"freshness_check": settings.freshness_check_schedule, "timeliness_check": settings.timeliness_check_schedule}
+                )
+                app.state.jobs.start_loop("deliver_alert", every_seconds=DELIVERY_SWEEP_SECONDS)
+            try:
+                yield
+            finally:
+                await app.state.jobs.stop()
+                await app.state.db.dispose()
 
     # strict_content_type=False: a body without Content-Type is read as JSON (the SDK sends some that way)
     app = WatcherAPI(
@@ -51,12 +67,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_size=settings.max_body_bytes,  # 413 for streamed bodies; BodySizeLimit answers declared ones
     )
     app.state.settings = settings
+    app.state.clock = utcnow  # tests replace it to control "now"
     install_error_handlers(app)
-    for router in (health_router, pipelines_router, executions_router, lineage_router):
+    for router in (health_router, pipelines_router, executions_router, lineage_router, monitoring_router, alerts_router):
         _mount_routes(app, router)
     if settings.write_tokens or settings.read_tokens:
         app.add_middleware(BearerTokenAuth, write_tokens=settings.write_tokens, read_tokens=settings.read_tokens)
     return app
+
+
+DELIVERY_SWEEP_SECONDS = 5.0
+
+
+def build_runner(app: FastAPI, webhook_client: httpx.AsyncClient) -> JobRunner:
+    """The job registry: one function per job; a check that created alerts triggers delivery."""
+    state = app.state
+
+    async def deliver():
+        return await deliver_due(state.db, state.settings, webhook_client)
+
+    async def freshness():
+        return await run_freshness(state.db, state.settings, state.clock())
+
+    async def timeliness():
+        return await run_timeliness(state.db, state.settings, state.clock(), state.settings.timeliness_check_lookback_minutes)
+
+    runner = JobRunner(state.db, state.settings, {"deliver_alert": deliver})
+    runner.jobs.update(freshness_check=runner.delivering(freshness), timeliness_check=runner.delivering(timeliness))
+    return runner
 
 
 def _mount_routes(app: FastAPI, router) -> None:

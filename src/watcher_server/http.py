@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -10,6 +11,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, BeforeValidator, Field
 from sqlalchemy import Select
 
+from .core.datetimes import parse_datetime
 from .core.text import normalize
 from .db.engine import Database
 
@@ -47,3 +49,6 @@ class ListParams(BaseModel):
 
 
 Paging = Annotated[ListParams, Query()]
+
+# A datetime query parameter accepts every §2.6 input form.
+DatetimeQuery = Annotated[dt.datetime | None, BeforeValidator(lambda v: None if v is None else parse_datetime(v))]

@@ -26,6 +26,35 @@ class Settings(BaseSettings):
     api_tokens: str = Field("", description="Comma-separated read-write bearer tokens; empty with no read tokens = open API.")
     api_read_tokens: str = Field("", description="Comma-separated read-only bearer tokens (GET and HEAD only).")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Request bodies larger than this get 413.")
+    public_url: str = Field("http://localhost:8000", description="Base URL of this server, used for links in alert messages.")
+    slack_webhook_url: str = Field("", description="Slack-compatible incoming webhook that receives alerts; empty = not sent.")
+    alert_webhook_url: str = Field("", description="Generic webhook that receives every alert as JSON; empty = not sent.")
+    freshness_check_schedule: str = Field("0 * * * *", description="5-field cron (UTC) of the freshness check; empty disables.")
+    timeliness_check_schedule: str = Field("*/15 * * * *", description="5-field cron (UTC) of the timeliness check; empty disables.")
+    timeliness_check_lookback_minutes: int = Field(60, ge=5, le=525_600, description="Lookback window of scheduled timeliness runs.")
+    alert_on_failed_executions: bool = Field(True, description="Alert once for each failed execution (timeliness run).")
+    skip_inactive_pipelines: bool = Field(False, description="Leave active=false pipelines out of freshness and timeliness.")
+    alert_retention_days: int = Field(90, ge=1, description="Alert history older than this is pruned.")
+    scheduler_enabled: bool = Field(True, description="Run scheduled checks and alert delivery inside `watcher serve`.")
+
+    @field_validator("freshness_check_schedule", "timeliness_check_schedule")
+    @classmethod
+    def _cron_is_valid(cls, value: str) -> str:
+        from .jobs.schedule import (
+            parse_cron,  # lazy: settings must import without the scheduler
+        )
+
+        if value.strip():
+            parse_cron(value)
+        return value.strip()
+
+    @field_validator("slack_webhook_url", "alert_webhook_url", "public_url")
+    @classmethod
+    def _url_is_http(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.lower().startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/") if value else value
 
     @field_validator("database_url")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -20,8 +21,15 @@ def _free_port() -> int:
 
 @pytest.fixture
 def live_server(database_url, tmp_path):
+    with serving(database_url, tmp_path) as base_url:
+        yield base_url
+
+
+@contextlib.contextmanager
+def serving(database_url, tmp_path, **settings):
+    """`watcher serve --workers 2` on a free loopback port; settings become WATCHER_* variables."""
     port = _free_port()
-    env = {**os.environ, "WATCHER_DATABASE_URL": database_url}
+    env = {**os.environ, "WATCHER_DATABASE_URL": database_url, **{f"WATCHER_{k.upper()}": str(v) for k, v in settings.items()}}
     log = open(tmp_path / "server.log", "w+")
     process = subprocess.Popen(
         [sys.executable, "-m", "watcher_server.cli", "serve", "--port", str(port), "--workers", "2"],

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import Query
-from pydantic import BeforeValidator
 
-from ..core.datetimes import parse_datetime
-from ..http import DB, JSON, Paging, api_router
+from ..http import DB, JSON, DatetimeQuery, Paging, api_router
 from . import service
 from .schemas import (
     EndExecution,
@@ -21,7 +18,6 @@ from .schemas import (
 
 router = api_router(tags=["executions"])
 
-DatetimeQuery = Annotated[dt.datetime | None, BeforeValidator(lambda v: None if v is None else parse_datetime(v))]
 
 
 @router.post("/start_pipeline_execution", response_model=StartedExecution, status_code=201)

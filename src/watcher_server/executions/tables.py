@@ -47,6 +47,7 @@ pipeline_execution = Table(
 )
 
 Index("ix_pipeline_execution_start_date", pipeline_execution.c.start_date)
+Index("ix_pipeline_execution_end_date", pipeline_execution.c.end_date)  # timeliness candidates (migration 0003)
 Index("ix_pipeline_execution_pipeline_id_start_date", pipeline_execution.c.pipeline_id, pipeline_execution.c.start_date)
 Index(
     "ix_pipeline_execution_pipeline_id_hour_recorded_end_date",

@@ -1,0 +1,99 @@
+"""Deliver stored alerts to the configured webhooks, with retries and back-off (contract §12.1, §15).
+
+An alert is claimed with a lease before it is sent, so two processes never send the same alert;
+the outcome is written back to its row. 3 attempts, 30 s / 60 s / 120 s apart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import httpx
+from sqlalchemy import and_, or_, select, update
+
+from ..core.datetimes import format_datetime, utcnow
+from ..db.engine import Database
+from ..settings import Settings
+from .service import delivery_configured
+from .tables import alert
+from .texts import slack_text
+
+log = logging.getLogger("watcher.alerts")
+
+MAX_ATTEMPTS = 3
+BACKOFF_SECONDS = (30, 60, 120)
+LEASE = dt.timedelta(minutes=5)
+BATCH = 20
+TIMEOUT_SECONDS = 10.0
+
+
+def _due(now):
+    return and_(
+        alert.c.delivery_status.in_(("pending", "retrying")),
+        or_(alert.c.next_attempt_at.is_(None), alert.c.next_attempt_at <= now),
+    )
+
+
+async def _claim(db: Database, now: dt.datetime) -> list:
+    """Lease due alerts; the repeated condition makes a concurrent claimer skip rows already taken."""
+    async with db.write() as conn:
+        due_ids = select(alert.c.id).where(_due(now)).order_by(alert.c.id).limit(BATCH).scalar_subquery()
+        statement = (
+            update(alert)
+            .where(alert.c.id.in_(due_ids), _due(now))
+            .values(next_attempt_at=now + LEASE)
+            .returning(alert)
+        )
+        return sorted((await conn.execute(statement)).all(), key=lambda row: row.id)
+
+
+def _payload(row) -> dict:
+    return {
+        "id": row.id, "kind": row.kind, "event": row.event, "level": row.level, "title": row.title,
+        "message": row.message, "details": row.details, "created_at": format_datetime(row.created_at),
+    }  # fmt: skip
+
+
+async def _send(client: httpx.AsyncClient, settings: Settings, row) -> str | None:
+    """None when every configured channel answered 2xx, otherwise the first error."""
+    targets = []
+    if settings.slack_webhook_url:
+        targets.append((settings.slack_webhook_url, {"text": slack_text(row.level, row.title, row.message, row.details, row.created_at)}))
+    if settings.alert_webhook_url:
+        targets.append((settings.alert_webhook_url, _payload(row)))
+    for url, body in targets:
+        try:
+            response = await client.post(url, json=body, timeout=TIMEOUT_SECONDS)
+        except httpx.HTTPError as exc:
+            return f"{type(exc).__name__}: {exc}"[:500]
+        if not 200 <= response.status_code < 300:
+            return f"HTTP {response.status_code}: {response.text[:200]}"
+    return None
+
+
+async def deliver_due(db: Database, settings: Settings, client: httpx.AsyncClient, now: dt.datetime | None = None) -> int:
+    """Send every due alert once; returns how many were sent."""
+    if not delivery_configured(settings):
+        return 0
+    sent = 0
+    while True:
+        now = now or utcnow()
+        claimed = await _claim(db, now)
+        if not claimed:
+            return sent
+        for row in claimed:
+            error = await _send(client, settings, row)
+            attempts = row.delivery_attempts + 1
+            if error is None:
+                values = {"delivery_status": "sent", "delivery_attempts": attempts, "sent_at": utcnow(), "next_attempt_at": None, "delivery_error": None}
+                sent += 1
+            elif attempts >= MAX_ATTEMPTS:
+                values = {"delivery_status": "failed", "delivery_attempts": attempts, "delivery_error": error, "next_attempt_at": None}
+                log.warning("alert %s not delivered after %s attempts: %s", row.id, attempts, error)
+            else:
+                retry_at = utcnow() + dt.timedelta(seconds=BACKOFF_SECONDS[attempts - 1])
+                values = {"delivery_status": "retrying", "delivery_attempts": attempts, "delivery_error": error, "next_attempt_at": retry_at}
+            async with db.write() as conn:
+                await conn.execute(update(alert).where(alert.c.id == row.id).values(**values))
+        now = None

@@ -1,0 +1,74 @@
+"""The alert outbox: alerts are rows written in the transaction that raised them (contract §12)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..db.engine import Database
+from ..db.filters import id_equals
+from ..http import ListParams
+from ..settings import Settings
+from .tables import alert, alert_subject
+
+
+def delivery_configured(settings: Settings) -> bool:
+    return bool(settings.slack_webhook_url or settings.alert_webhook_url)
+
+
+async def record_alert(
+    conn: AsyncConnection,
+    settings: Settings,
+    now: dt.datetime,
+    *,
+    kind: str,
+    event: str,
+    level: str,
+    title: str,
+    message: str,
+    details: dict[str, Any],
+    pipeline_ids: list[int] = (),
+    execution_ids: list[int] = (),
+) -> int:
+    """Store one alert and its subjects; delivery happens later, from this row."""
+    status = "pending" if delivery_configured(settings) else "not_configured"
+    alert_id = (
+        await conn.execute(
+            insert(alert)
+            .values(kind=kind, event=event, level=level, title=title, message=message, details=details, created_at=now, delivery_status=status)
+            .returning(alert.c.id)
+        )
+    ).scalar_one()
+    subjects = [{"alert_id": alert_id, "pipeline_id": p, "pipeline_execution_id": None} for p in dict.fromkeys(pipeline_ids)]
+    subjects += [{"alert_id": alert_id, "pipeline_id": None, "pipeline_execution_id": e} for e in dict.fromkeys(execution_ids)]
+    if subjects:
+        await conn.execute(insert(alert_subject), subjects)
+    return alert_id
+
+
+async def list_alerts(db: Database, paging: ListParams, filters: dict[str, Any]) -> list[dict[str, Any]]:
+    statement = select(alert)
+    for column in ("kind", "event", "level"):
+        if filters.get(column) is not None:
+            statement = statement.where(alert.c[column] == filters[column])
+    for column in ("pipeline_id", "pipeline_execution_id"):
+        if filters.get(column) is not None:
+            subject = select(alert_subject.c.alert_id).where(id_equals(alert_subject.c[column], filters[column]))
+            statement = statement.where(alert.c.id.in_(subject))
+    if filters.get("since") is not None:
+        statement = statement.where(alert.c.created_at >= filters["since"])
+    async with db.read() as conn:
+        rows = (await conn.execute(paging.apply(statement, alert.c.id))).all()
+        subjects: dict[int, tuple[list[int], list[int]]] = {row.id: ([], []) for row in rows}
+        if rows:
+            found = await conn.execute(select(alert_subject).where(alert_subject.c.alert_id.in_(list(subjects))))
+            for subject in found:
+                pipelines, executions = subjects[subject.alert_id]
+                if subject.pipeline_id is not None:
+                    pipelines.append(subject.pipeline_id)
+                if subject.pipeline_execution_id is not None:
+                    executions.append(subject.pipeline_execution_id)
+    return [(row, *subjects[row.id]) for row in rows]

@@ -1,0 +1,51 @@
+"""Alert wording (contract §12.1-12.2): titles, messages, detail lines and the Slack text."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from ..core.datetimes import format_datetime
+
+LEVEL_MARKERS = {
+    "info": "ℹ️ *INFO*",
+    "warning": "⚠️ *WARNING*",
+    "error": "❌ *ERROR*",
+    "critical": "🚨 *CRITICAL*",
+    "success": "✅ *SUCCESS*",
+}
+
+# Seconds per date part when a duration is written in the rule's unit (month = 30 days, ...).
+_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400, "week": 604800, "month": 2592000, "quarter": 7776000, "year": 31536000}
+
+
+def unit(number: int | float, datepart: str) -> str:
+    return datepart if number == 1 else f"{datepart}s"
+
+
+def duration_in(seconds: int, datepart: str) -> str:
+    """`3 hours`, `1 hour`, `28.72 minutes`: whole numbers as integers, otherwise 2 decimals, plural."""
+    value = seconds / _UNIT_SECONDS[datepart]
+    if value == int(value):
+        return f"{int(value)} {unit(int(value), datepart)}"
+    return f"{value:.2f} {datepart}s"
+
+
+def lines(items: list[str]) -> str:
+    """Detail lines, each on its own line behind a tab and a bullet."""
+    return "".join(f"\n\t• {item}" for item in items)
+
+
+def slack_text(level: str, title: str, message: str, details: dict[str, Any] | None, created_at: dt.datetime) -> str:
+    parts = [LEVEL_MARKERS[level], f"*{title}*", f"*Timestamp:* {created_at.strftime('%Y-%m-%d %H:%M:%S')} UTC", f"*Message:* {message}"]
+    if details:
+        parts += ["", "*Details:*"] + [f"• *{key}:* {value}" for key, value in details.items()]
+    return "\n".join(parts)
+
+
+def pipeline_link(public_url: str, pipeline_id: int) -> str:
+    return f"{public_url}/pipeline/{pipeline_id}"
+
+
+def timestamp(value: dt.datetime | None) -> str | None:
+    return format_datetime(value)

@@ -1,0 +1,122 @@
+"""HTTP shape of the checks (contract §10-11)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import Body, Query, Request
+from pydantic import BaseModel, BeforeValidator, Field
+from sqlalchemy import select
+
+from ..core.datetimes import format_datetime
+from ..core.text import normalize
+from ..db.filters import id_equals
+from ..http import DB, JSON, DatetimeQuery, Paging, api_router
+from ..pipelines.tables import pipeline
+from .tables import freshness_pipeline_log, timeliness_pipeline_execution_log
+from .timeliness import run_timeliness
+
+router = api_router(tags=["monitoring"])
+
+Wait = Annotated[bool, Query(description="Run now and answer with the result instead of queueing.")]
+OpenOrResolved = Annotated[Literal["open", "resolved"] | None, BeforeValidator(normalize)]
+
+
+class TimelinessRequest(BaseModel):
+    lookback_minutes: int = Field(60, ge=5, le=525_600)
+
+
+@router.post("/freshness")
+async def freshness(request: Request, body: Annotated[dict[str, Any] | None, Body()] = None, wait: Wait = False):
+    """Run the freshness check (queued by default; `?wait=true` answers with the run result)."""
+    runner = request.app.state.jobs
+    if not wait:
+        runner.enqueue("freshness_check")
+        return JSON({"status": "queued"})
+    return JSON(await runner.run_now("freshness_check", runner.jobs["freshness_check"]))
+
+
+@router.post("/timeliness")
+async def timeliness(request: Request, body: Annotated[TimelinessRequest | None, Body()] = None, wait: Wait = False):
+    """Run the timeliness check over the last `lookback_minutes` (default 60)."""
+    app = request.app
+    lookback = (body or TimelinessRequest()).lookback_minutes
+
+    async def check():
+        return await run_timeliness(app.state.db, app.state.settings, app.state.clock(), lookback)
+
+    job = app.state.jobs.delivering(check)
+
+    if not wait:
+        app.state.jobs.enqueue("timeliness_check", job)
+        return JSON({"status": "queued"})
+    return JSON(await app.state.jobs.run_now("timeliness_check", job))
+
+
+@router.get("/freshness")
+async def freshness_incidents(
+    db: DB, paging: Paging, pipeline_id: int | None = None, status: OpenOrResolved = None, since: DatetimeQuery = None
+):
+    incidents = freshness_pipeline_log
+    statement = select(incidents, pipeline.c.name.label("pipeline_name")).join(pipeline, pipeline.c.id == incidents.c.pipeline_id)
+    if pipeline_id is not None:
+        statement = statement.where(id_equals(incidents.c.pipeline_id, pipeline_id))
+    if status is not None:
+        statement = statement.where(incidents.c.resolved_at.is_(None) if status == "open" else incidents.c.resolved_at.is_not(None))
+    if since is not None:
+        statement = statement.where(incidents.c.created_at >= since)
+    async with db.read() as conn:
+        rows = (await conn.execute(paging.apply(statement, incidents.c.id))).all()
+    return JSON(
+        [
+            {
+                "id": r.id, "pipeline_id": r.pipeline_id, "pipeline_name": r.pipeline_name,
+                "status": "open" if r.resolved_at is None else "resolved",
+                "last_dml_timestamp": format_datetime(r.last_dml_timestamp), "deadline": format_datetime(r.deadline),
+                "freshness_number": r.freshness_number, "freshness_datepart": r.freshness_datepart,
+                "used_child_config": r.used_child_config, "evaluation_timestamp": format_datetime(r.evaluation_timestamp),
+                "last_evaluated_at": format_datetime(r.last_evaluated_at), "resolved_at": format_datetime(r.resolved_at),
+                "resolution": r.resolution, "created_at": format_datetime(r.created_at),
+            }
+            for r in rows
+        ]
+    )  # fmt: skip
+
+
+@router.get("/timeliness")
+async def timeliness_log(
+    db: DB,
+    paging: Paging,
+    pipeline_id: int | None = None,
+    pipeline_execution_id: int | None = None,
+    execution_status: Annotated[Literal["running", "completed", "failed"] | None, BeforeValidator(normalize)] = None,
+    status: OpenOrResolved = None,
+    since: DatetimeQuery = None,
+):
+    entries = timeliness_pipeline_execution_log
+    statement = select(entries, pipeline.c.name.label("pipeline_name")).join(pipeline, pipeline.c.id == entries.c.pipeline_id)
+    if pipeline_id is not None:
+        statement = statement.where(id_equals(entries.c.pipeline_id, pipeline_id))
+    if pipeline_execution_id is not None:
+        statement = statement.where(id_equals(entries.c.pipeline_execution_id, pipeline_execution_id))
+    if execution_status is not None:
+        statement = statement.where(entries.c.execution_status == execution_status)
+    if status is not None:
+        statement = statement.where(entries.c.resolved_at.is_(None) if status == "open" else entries.c.resolved_at.is_not(None))
+    if since is not None:
+        statement = statement.where(entries.c.created_at >= since)
+    async with db.read() as conn:
+        rows = (await conn.execute(paging.apply(statement, entries.c.pipeline_execution_id))).all()
+    return JSON(
+        [
+            {
+                "pipeline_execution_id": r.pipeline_execution_id, "pipeline_id": r.pipeline_id, "pipeline_name": r.pipeline_name,
+                "execution_status": r.execution_status, "status": "open" if r.resolved_at is None else "resolved",
+                "duration_seconds": r.duration_seconds, "seconds_threshold": r.seconds_threshold,
+                "timely_number": r.timely_number, "timely_datepart": r.timely_datepart,
+                "used_child_config": r.used_child_config, "final_status": r.final_status,
+                "created_at": format_datetime(r.created_at), "resolved_at": format_datetime(r.resolved_at),
+            }
+            for r in rows
+        ]
+    )  # fmt: skip

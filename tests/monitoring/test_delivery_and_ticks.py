@@ -1,0 +1,122 @@
+"""Alert delivery to real webhooks on loopback, retries, and once-only ticks and sends (§12.1, §15)."""
+
+import asyncio
+import datetime as dt
+
+import httpx
+from sqlalchemy import select
+
+from watcher_server.alerts.delivery import deliver_due
+from watcher_server.alerts.service import record_alert
+from watcher_server.alerts.tables import alert
+from watcher_server.db.engine import Database, create_engine
+from watcher_server.jobs.runner import claim_tick
+
+from ..webhook_receiver import WebhookReceiver
+
+NOW = dt.datetime(2025, 3, 1, 10, 0, tzinfo=dt.timezone.utc)
+
+
+async def _alert(db, settings, **extra):
+    async with db.write() as conn:
+        return await record_alert(
+            conn, settings, NOW, kind="freshness", event="opened", level="warning", title="Freshness Check - Pipeline DML",
+            message="Pipeline Freshness Check - 1 NEW pipeline(s) overdue",
+            details={"Failed Pipelines": "\n\t• orders (ID: 1): Last DML 2025-03-01T08:00:00Z, Expected within 1 hour"},
+            pipeline_ids=[1], **extra,
+        )  # fmt: skip
+
+
+async def _row(db, alert_id):
+    async with db.read() as conn:
+        return (await conn.execute(select(alert).where(alert.c.id == alert_id))).one()
+
+
+async def test_alert_reaches_slack_and_json_webhooks_once(settings, engine_only):
+    with WebhookReceiver() as receiver:
+        configured = settings.model_copy(update={"slack_webhook_url": f"{receiver.url}/slack", "alert_webhook_url": f"{receiver.url}/hook"})
+        alert_id = await _alert(engine_only, configured)
+        async with httpx.AsyncClient() as client:
+            assert await deliver_due(engine_only, configured, client) == 1
+            assert await deliver_due(engine_only, configured, client) == 0
+        [slack] = receiver.bodies("/slack")
+        assert slack["text"] == (
+            "⚠️ *WARNING*\n*Freshness Check - Pipeline DML*\n*Timestamp:* 2025-03-01 10:00:00 UTC\n"
+            "*Message:* Pipeline Freshness Check - 1 NEW pipeline(s) overdue\n\n*Details:*\n"
+            "• *Failed Pipelines:* \n\t• orders (ID: 1): Last DML 2025-03-01T08:00:00Z, Expected within 1 hour"
+        )
+        [hook] = receiver.bodies("/hook")
+        assert (hook["id"], hook["kind"], hook["event"], hook["level"]) == (alert_id, "freshness", "opened", "warning")
+    row = await _row(engine_only, alert_id)
+    assert (row.delivery_status, row.delivery_attempts, row.sent_at is not None) == ("sent", 1, True)
+
+
+async def test_failed_delivery_retries_with_backoff_then_gives_up(settings, engine_only):
+    with WebhookReceiver() as receiver:
+        receiver.fail_next = 10
+        configured = settings.model_copy(update={"alert_webhook_url": f"{receiver.url}/hook"})
+        alert_id = await _alert(engine_only, configured)
+        async with httpx.AsyncClient() as client:
+            await deliver_due(engine_only, configured, client)
+            row = await _row(engine_only, alert_id)
+            assert (row.delivery_status, row.delivery_attempts) == ("retrying", 1)
+            assert "HTTP 500" in row.delivery_error
+            wait = (row.next_attempt_at - dt.datetime.now(dt.timezone.utc)).total_seconds()
+            assert 25 < wait <= 30
+            assert await deliver_due(engine_only, configured, client) == 0  # not due yet
+            for attempt, backoff in ((2, 60), (3, None)):
+                await deliver_due(engine_only, configured, client, now=row.next_attempt_at + dt.timedelta(seconds=1))
+                row = await _row(engine_only, alert_id)
+                assert row.delivery_attempts == attempt
+        assert row.delivery_status == "failed" and receiver.posts == []
+
+
+async def test_unconfigured_delivery_marks_alerts_and_sends_nothing(settings, engine_only):
+    alert_id = await _alert(engine_only, settings)
+    async with httpx.AsyncClient() as client:
+        assert await deliver_due(engine_only, settings, client) == 0
+    assert (await _row(engine_only, alert_id)).delivery_status == "not_configured"
+
+
+async def test_two_processes_sending_at_once_deliver_each_alert_once(settings, engine_only, database_url):
+    other_process = Database(create_engine(database_url))
+    try:
+        with WebhookReceiver() as receiver:
+            configured = settings.model_copy(update={"alert_webhook_url": f"{receiver.url}/hook"})
+            ids = [await _alert(engine_only, configured) for _ in range(30)]
+            async with httpx.AsyncClient() as client:
+                sent = await asyncio.gather(deliver_due(engine_only, configured, client), deliver_due(other_process, configured, client))
+            assert sum(sent) == 30
+            assert sorted(body["id"] for body in receiver.bodies("/hook")) == ids
+    finally:
+        await other_process.dispose()
+
+
+async def test_a_tick_is_claimed_by_exactly_one_process(engine_only, database_url):
+    processes = [engine_only] + [Database(create_engine(database_url)) for _ in range(3)]
+    try:
+        tick = dt.datetime(2025, 3, 1, 10, 15, tzinfo=dt.timezone.utc)
+        claims = await asyncio.gather(*(claim_tick(db, "timeliness_check", tick) for db in processes for _ in range(3)))
+        assert claims.count(True) == 1
+        assert await claim_tick(engine_only, "timeliness_check", tick + dt.timedelta(minutes=15))
+        assert await claim_tick(engine_only, "freshness_check", tick)
+    finally:
+        for db in processes[1:]:
+            await db.dispose()
+
+
+async def test_alert_list_filters(app, client, settings):
+    db = app.state.db
+    await _alert(db, settings, execution_ids=[7])
+    await _alert(db, settings)
+    ids = lambda r: [a["id"] for a in r.json()]  # noqa: E731
+    assert ids(await client.get("/alerts")) == [1, 2]
+    assert ids(await client.get("/alerts", params={"pipeline_execution_id": 7})) == [1]
+    assert ids(await client.get("/alerts", params={"pipeline_id": 1, "level": "WARNING", "order": "desc"})) == [2, 1]
+    assert ids(await client.get("/alerts", params={"since": "2025-03-02"})) == []
+    assert (await client.get("/alerts", params={"kind": "weather"})).status_code == 422
+    first = (await client.get("/alerts")).json()[0]
+    assert list(first) == [
+        "id", "kind", "event", "level", "title", "message", "details", "pipeline_ids", "pipeline_execution_ids",
+        "created_at", "delivery_status", "delivery_attempts", "sent_at",
+    ]  # fmt: skip
