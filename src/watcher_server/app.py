@@ -19,8 +19,11 @@ from .executions.router import router as executions_router
 from .health.router import router as health_router
 from .jobs.runner import JobRunner
 from .lineage.router import router as lineage_router
+from .monitoring.anomaly_jobs import sweep
+from .monitoring.anomaly_router import router as anomaly_router
 from .monitoring.freshness import run_freshness
 from .monitoring.router import router as monitoring_router
+from .monitoring.rule_index import RuleIndex
 from .monitoring.timeliness import run_timeliness
 from .pipelines.router import router as pipelines_router
 from .settings import Settings
@@ -46,7 +49,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.db = Database(engine)
         async with httpx.AsyncClient() as webhook_client:
             app.state.jobs = build_runner(app, webhook_client)
+            try:
+                await app.state.rule_index.refresh(app.state.db)
+            except Exception:  # an unreachable database must not stop start-up; /ready reports it
+                pass
             if settings.scheduler_enabled:
+                app.state.jobs.start_loop("anomaly_sweep", every_seconds=ANOMALY_SWEEP_SECONDS)
                 app.state.jobs.start_schedules(
                     {"freshness_check": settings.freshness_check_schedule, "timeliness_check": settings.timeliness_check_schedule}
                 )
@@ -68,8 +76,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.clock = utcnow  # tests replace it to control "now"
+    app.state.rule_index = RuleIndex()
     install_error_handlers(app)
-    for router in (health_router, pipelines_router, executions_router, lineage_router, monitoring_router, alerts_router):
+    routers = (health_router, pipelines_router, executions_router, lineage_router, monitoring_router, anomaly_router, alerts_router)
+    for router in routers:
         _mount_routes(app, router)
     if settings.write_tokens or settings.read_tokens:
         app.add_middleware(BearerTokenAuth, write_tokens=settings.write_tokens, read_tokens=settings.read_tokens)
@@ -77,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 DELIVERY_SWEEP_SECONDS = 5.0
+ANOMALY_SWEEP_SECONDS = 60.0
 
 
 def build_runner(app: FastAPI, webhook_client: httpx.AsyncClient) -> JobRunner:
@@ -92,7 +103,10 @@ def build_runner(app: FastAPI, webhook_client: httpx.AsyncClient) -> JobRunner:
     async def timeliness():
         return await run_timeliness(state.db, state.settings, state.clock(), state.settings.timeliness_check_lookback_minutes)
 
-    runner = JobRunner(state.db, state.settings, {"deliver_alert": deliver})
+    async def anomaly_sweep():
+        return await sweep(state)
+
+    runner = JobRunner(state.db, state.settings, {"deliver_alert": deliver, "anomaly_sweep": anomaly_sweep})
     runner.jobs.update(freshness_check=runner.delivering(freshness), timeliness_check=runner.delivering(timeliness))
     return runner
 

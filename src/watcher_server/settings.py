@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     alert_on_failed_executions: bool = Field(True, description="Alert once for each failed execution (timeliness run).")
     skip_inactive_pipelines: bool = Field(False, description="Leave active=false pipelines out of freshness and timeliness.")
     alert_retention_days: int = Field(90, ge=1, description="Alert history older than this is pruned.")
+    auto_create_anomaly_detection_rules: bool = Field(False, description="Give each new pipeline one active rule per metric.")
     scheduler_enabled: bool = Field(True, description="Run scheduled checks and alert delivery inside `watcher serve`.")
 
     @field_validator("freshness_check_schedule", "timeliness_check_schedule")

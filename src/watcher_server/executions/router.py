@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Query
+from fastapi import Query, Request
 
 from ..http import DB, JSON, DatetimeQuery, Paging, api_router
+from ..monitoring.anomaly_jobs import queue_detection
 from . import service
 from .schemas import (
     EndExecution,
@@ -27,9 +28,12 @@ async def start_pipeline_execution(body: StartExecution, db: DB):
 
 
 @router.post("/end_pipeline_execution")
-async def end_pipeline_execution(body: EndExecution, db: DB):
+async def end_pipeline_execution(body: EndExecution, db: DB, request: Request):
     """End an execution and answer with it, including `duration_seconds` and `throughput`."""
-    return JSON(render_execution(await service.end(db, body)))
+    ended = await service.end(db, body)
+    if ended.completed_successfully and ended.pipeline_id in request.app.state.rule_index.pipelines:
+        queue_detection(request.app.state, ended.id)  # background, after commit: never slows this answer
+    return JSON(render_execution(ended))
 
 
 @router.get("/pipeline_execution/{id}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Query
+from fastapi import Query, Request
 
 from ..core.text import normalize
 from ..http import DB, JSON, Paging, api_router
@@ -52,13 +52,16 @@ async def patch_pipeline_type(body: PipelineTypeUpdate, db: DB):
 
 @router.post("/pipeline", tags=["pipelines"], response_model=PipelineCreated, status_code=201,
              responses={200: {"model": PipelineCreated, "description": "The pipeline already existed."}})
-async def create_pipeline(body: PipelineCreate, db: DB):
+async def create_pipeline(body: PipelineCreate, db: DB, request: Request):
     """Create-or-get a pipeline and sync its configuration (hash-based change detection).
 
     The pipeline type is created when missing. `watermark` in the answer is the stored watermark
     when this request carried a non-null `next_watermark`, otherwise null.
     """
-    response, created = await service.create_or_get_pipeline(db, body)
+    auto_rules = request.app.state.settings.auto_create_anomaly_detection_rules
+    response, created = await service.create_or_get_pipeline(db, body, with_default_rules=auto_rules)
+    if created and auto_rules:
+        await request.app.state.rule_index.refresh(db)
     return JSON(response, status_code=201 if created else 200)
 
 

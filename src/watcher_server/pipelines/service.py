@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..core.canonical import config_hash
@@ -14,6 +14,7 @@ from ..db.filters import contains, id_equals
 from ..db.rows import patch_row, require_row
 from ..db.upsert import get_or_create, insert_ignoring_conflicts
 from ..http import ListParams
+from ..monitoring.tables import METRICS, anomaly_detection_rule
 from .schemas import (
     PipelineCreate,
     PipelineTypeCreate,
@@ -66,7 +67,7 @@ def _created_response(row_id: int) -> dict[str, Any]:
     return {"id": row_id, "active": True, "load_lineage": True, "watermark": None}
 
 
-async def create_or_get_pipeline(db: Database, body: PipelineCreate) -> tuple[dict[str, Any], bool]:
+async def create_or_get_pipeline(db: Database, body: PipelineCreate, with_default_rules: bool = False) -> tuple[dict[str, Any], bool]:
     """Create-or-get with configuration sync (contract §6.1). Returns (response, created)."""
     config = body.hashed_fields()
     new_hash = config_hash(config)
@@ -85,6 +86,8 @@ async def create_or_get_pipeline(db: Database, body: PipelineCreate) -> tuple[di
                 return _found_response(found, next_watermark), False
             created_id = await _insert_pipeline(conn, body, config, new_hash)
             if created_id is not None:
+                if with_default_rules:
+                    await _insert_default_rules(conn, created_id)
                 return _created_response(created_id), True
             # Another client created it between our lookup and insert: treat it as found.
     raise RuntimeError("pipeline create-or-get did not converge")  # pragma: no cover
@@ -141,6 +144,12 @@ async def _insert_pipeline(conn: AsyncConnection, body: PipelineCreate, config: 
     )
     statement = insert_ignoring_conflicts(conn, pipeline, ["name"]).values(**values).returning(pipeline.c.id)
     return (await conn.execute(statement)).scalar()
+
+
+async def _insert_default_rules(conn: AsyncConnection, pipeline_id: int) -> None:
+    """One active rule per metric with default parameters, in the creating transaction (§6.1, §13.1)."""
+    now = utcnow()
+    await conn.execute(insert(anomaly_detection_rule), [{"pipeline_id": pipeline_id, "metric_field": m, "created_at": now} for m in METRICS])
 
 
 async def list_pipelines(

@@ -1,0 +1,91 @@
+"""HTTP shape of anomaly detection (contract §13)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from ..core.fields import Id
+from ..http import DB, JSON, DatetimeQuery, Paging, api_router
+from ..pipelines.schemas import IdResponse
+from . import anomaly_rules
+from .anomalies import detect, list_results, render_result, unflag
+from .anomaly_rules import Metric, RuleCreate, RuleUpdate, render_rule
+
+router = api_router(tags=["anomalies"])
+
+
+class DetectRequest(BaseModel):
+    pipeline_execution_id: Id
+
+
+class UnflagRequest(BaseModel):
+    pipeline_id: Id
+    pipeline_execution_id: Id
+    metric_field: Annotated[list[Metric], Field(min_length=1)]
+
+
+@router.post("/anomaly_detection_rule", response_model=IdResponse, status_code=201,
+             responses={200: {"model": IdResponse, "description": "The rule already existed (unchanged)."}})
+async def create_rule(body: RuleCreate, request: Request, db: DB):
+    """Create-or-get the rule of (pipeline_id, metric_field); other fields of an existing rule are ignored."""
+    rule_id, created = await anomaly_rules.create_or_get(db, body)
+    await request.app.state.rule_index.refresh(db)
+    return JSON({"id": rule_id}, status_code=201 if created else 200)
+
+
+@router.get("/anomaly_detection_rule")
+async def list_rules(db: DB, paging: Paging, pipeline_id: int | None = None, metric_field: Metric | None = None, active: bool | None = None):
+    return JSON([render_rule(r) for r in await anomaly_rules.list_rules(db, paging, pipeline_id, metric_field, active)])
+
+
+@router.get("/anomaly_detection_rule/{id}")
+async def get_rule(id: int, db: DB):
+    return JSON(render_rule(await anomaly_rules.get_rule(db, id)))
+
+
+@router.patch("/anomaly_detection_rule")
+async def patch_rule(body: RuleUpdate, request: Request, db: DB):
+    row = await anomaly_rules.patch_rule(db, body)
+    await request.app.state.rule_index.refresh(db)
+    return JSON(render_rule(row))
+
+
+@router.post("/detect_anomalies")
+async def detect_anomalies(body: DetectRequest, request: Request, wait: Annotated[bool, Query()] = False):
+    """Run detection for one execution (backfills); `?wait=true` answers with the outcome."""
+    state = request.app.state
+
+    async def job():
+        return await detect(state.db, state.settings, body.pipeline_execution_id, state.clock())
+
+    if not wait:
+        state.jobs.enqueue("detect_anomalies", state.jobs.delivering(job))
+        return JSON({"status": "queued"})
+    outcome = await state.jobs.run_now("detect_anomalies", state.jobs.delivering(job))
+    outcome.pop("alerts_created", None)
+    return JSON(outcome)
+
+
+@router.get("/anomaly_detection_result")
+async def results(
+    db: DB,
+    paging: Paging,
+    pipeline_id: int | None = None,
+    pipeline_execution_id: int | None = None,
+    rule_id: int | None = None,
+    metric_field: Metric | None = None,
+    since: DatetimeQuery = None,
+):
+    filters = {"pipeline_id": pipeline_id, "pipeline_execution_id": pipeline_execution_id, "rule_id": rule_id,
+               "metric_field": metric_field, "since": since}  # fmt: skip
+    return JSON([render_result(r) for r in await list_results(db, paging, filters)])
+
+
+@router.post("/unflag_anomaly", status_code=204)
+async def unflag_anomaly(body: UnflagRequest, db: DB):
+    await unflag(db, body.pipeline_id, body.pipeline_execution_id, body.metric_field)
+    return Response(status_code=204)

@@ -1,0 +1,125 @@
+"""Anomaly detection rules: create-or-get, list, read, PATCH (contract §13.1)."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, Field
+from sqlalchemy import and_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..core.datetimes import format_datetime, utcnow
+from ..core.fields import Id
+from ..core.ids import fits_int32
+from ..core.text import normalize
+from ..db.engine import Database
+from ..db.filters import id_equals
+from ..db.upsert import get_or_create
+from ..errors import Conflict, NotFound
+from ..http import ListParams
+from ..pipelines.service import require_pipeline
+from .tables import METRICS
+from .tables import anomaly_detection_rule as rule
+
+RULE_NOT_FOUND = "Anomaly detection rule not found"
+COLLISION = "Anomaly detection rule already exists for this pipeline and metric"
+
+Metric = Annotated[Literal[METRICS], BeforeValidator(normalize)]
+Direction = Annotated[Literal["both", "spike", "drop"], BeforeValidator(normalize)]
+Seasonality = Annotated[Literal["hour_of_day", "day_of_week", "none"], BeforeValidator(normalize)]
+ZThreshold = Annotated[float, Field(ge=1.0, le=10.0)]
+LookbackDays = Annotated[int, Field(ge=1, le=365)]
+MinimumExecutions = Annotated[int, Field(ge=5, le=1000)]
+
+
+class RuleCreate(BaseModel):
+    pipeline_id: Id
+    metric_field: Metric
+    z_threshold: ZThreshold = 3.0
+    lookback_days: LookbackDays = 30
+    minimum_executions: MinimumExecutions = 30
+    direction: Direction = "both"
+    seasonality: Seasonality = "hour_of_day"
+    active: bool = True
+
+
+class RuleUpdate(BaseModel):
+    id: Id
+    pipeline_id: Id = None
+    metric_field: Metric = None
+    z_threshold: ZThreshold = None
+    lookback_days: LookbackDays = None
+    minimum_executions: MinimumExecutions = None
+    direction: Direction = None
+    seasonality: Seasonality = None
+    active: bool = None
+
+
+def two_decimals(value: float) -> Decimal:
+    return Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+async def create_or_get(db: Database, body: RuleCreate) -> tuple[int, bool]:
+    values = body.model_dump(exclude={"pipeline_id", "metric_field"})
+    values["z_threshold"] = two_decimals(values["z_threshold"])
+    async with db.write() as conn:
+        await require_pipeline(conn, body.pipeline_id)
+        return await get_or_create(
+            conn, rule, {"pipeline_id": body.pipeline_id, "metric_field": body.metric_field}, {**values, "created_at": utcnow()}
+        )
+
+
+async def list_rules(db: Database, paging: ListParams, pipeline_id: int | None, metric_field: str | None, active: bool | None):
+    statement = select(rule)
+    if pipeline_id is not None:
+        statement = statement.where(id_equals(rule.c.pipeline_id, pipeline_id))
+    if metric_field is not None:
+        statement = statement.where(rule.c.metric_field == metric_field)
+    if active is not None:
+        statement = statement.where(rule.c.active == active)
+    async with db.read() as conn:
+        return (await conn.execute(paging.apply(statement, rule.c.id))).all()
+
+
+async def get_rule(db: Database, rule_id: int):
+    async with db.read() as conn:
+        return await _require(conn, rule_id)
+
+
+async def _require(conn: AsyncConnection, rule_id: int):
+    if not fits_int32(rule_id):
+        raise NotFound(RULE_NOT_FOUND)
+    found = (await conn.execute(select(rule).where(rule.c.id == rule_id))).first()
+    if found is None:
+        raise NotFound(RULE_NOT_FOUND)
+    return found
+
+
+async def patch_rule(db: Database, body: RuleUpdate):
+    changes = {k: getattr(body, k) for k in body.model_fields_set if k != "id"}
+    if "z_threshold" in changes:
+        changes["z_threshold"] = two_decimals(changes["z_threshold"])
+    async with db.write() as conn:
+        current = await _require(conn, body.id)
+        if "pipeline_id" in changes:
+            await require_pipeline(conn, changes["pipeline_id"])
+        pipeline_id = changes.get("pipeline_id", current.pipeline_id)
+        metric = changes.get("metric_field", current.metric_field)
+        clash = select(rule.c.id).where(and_(rule.c.pipeline_id == pipeline_id, rule.c.metric_field == metric, rule.c.id != body.id))
+        if (await conn.execute(clash)).first() is not None:
+            raise Conflict(COLLISION)
+        try:
+            return (await conn.execute(update(rule).where(rule.c.id == body.id).values(**changes, updated_at=utcnow()).returning(rule))).one()
+        except IntegrityError:
+            raise Conflict(COLLISION) from None
+
+
+def render_rule(row) -> dict[str, Any]:
+    return {
+        "id": row.id, "pipeline_id": row.pipeline_id, "metric_field": row.metric_field,
+        "z_threshold": float(row.z_threshold), "lookback_days": row.lookback_days,
+        "minimum_executions": row.minimum_executions, "direction": row.direction, "seasonality": row.seasonality,
+        "active": row.active, "created_at": format_datetime(row.created_at), "updated_at": format_datetime(row.updated_at),
+    }  # fmt: skip
