@@ -61,11 +61,12 @@ def describe_json_error(document: str | bytes, position: int, reason: str) -> st
 
 
 def _jsonable(value):
+    """The echoed input, made safe to write: NaN, Infinity and lone surrogates become text."""
     try:
-        json.dumps(value)
+        json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
         return value
-    except (TypeError, ValueError):
-        return str(value)
+    except (TypeError, ValueError, UnicodeEncodeError):
+        return repr(value).encode("utf-8", errors="replace").decode("utf-8")
 
 
 def _clean_validation_errors(exc: RequestValidationError) -> list[dict]:
@@ -113,8 +114,14 @@ async def _internal_error_handler(_request: Request, exc: Exception) -> JSONResp
     return _json_error(500, "Internal server error", "Internal server error")
 
 
+# PostgreSQL states that mean "try again": deadlock, serialization failure, lock wait timed out,
+# statement cancelled by a timeout, too many connections.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001", "55P03", "57014", "53300"})
+
+
 async def _dbapi_error_handler(request: Request, exc: DBAPIError) -> JSONResponse:
-    if exc.connection_invalidated:
+    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if exc.connection_invalidated or state in RETRYABLE_SQLSTATES:
         return await _unavailable_handler(request, exc)
     return await _internal_error_handler(request, exc)
 

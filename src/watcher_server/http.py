@@ -12,6 +12,7 @@ from pydantic import BaseModel, BeforeValidator, Field
 from sqlalchemy import Select
 
 from .core.datetimes import parse_datetime
+from .core.fields import storable_text
 from .core.text import normalize
 from .db.engine import Database
 
@@ -40,7 +41,7 @@ DB = Annotated[Database, Depends(database)]
 
 class ListParams(BaseModel):
     limit: int = Field(1000, ge=1, le=10_000, description="Rows per page (1-10000).")
-    offset: int = Field(0, ge=0, description="Rows to skip.")
+    offset: int = Field(0, ge=0, le=2**63 - 1, description="Rows to skip.")
     order: Annotated[Literal["asc", "desc"], BeforeValidator(normalize)] = Field("asc", description="Order by id.")
 
     def apply(self, statement: Select, id_column) -> Select:
@@ -50,5 +51,26 @@ class ListParams(BaseModel):
 
 Paging = Annotated[ListParams, Query()]
 
+def _query_datetime(value):
+    """Query strings are text, so epoch seconds arrive as digits: read those as numbers (§2.6)."""
+    if isinstance(value, str):
+        try:
+            value = float(value) if value.strip().lstrip("-").replace(".", "", 1).isdigit() else value
+        except ValueError:
+            pass
+    return None if value is None else parse_datetime(value)
+
+
+def _text_filter(value):
+    value = normalize(value)
+    return value if value is None else storable_text(value)
+
+
+# A text filter: trimmed and lower-cased like the names it is matched against; NUL is refused (422).
+TextFilter = Annotated[str | None, BeforeValidator(_text_filter), Query(description="Trimmed, case-insensitive.")]
+NameContains = Annotated[
+    str | None, BeforeValidator(_text_filter), Query(description="Case-insensitive literal substring of the name.")
+]
+
 # A datetime query parameter accepts every §2.6 input form.
-DatetimeQuery = Annotated[dt.datetime | None, BeforeValidator(lambda v: None if v is None else parse_datetime(v))]
+DatetimeQuery = Annotated[dt.datetime | None, BeforeValidator(_query_datetime)]

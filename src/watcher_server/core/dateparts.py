@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from typing import Literal
 
-DatePart = Literal["minute", "hour", "day", "week", "month", "quarter", "year"]
 DATEPARTS: tuple[str, ...] = ("minute", "hour", "day", "week", "month", "quarter", "year")
 
 _FIXED_SECONDS = {"minute": 60, "hour": 3600, "day": 86400, "week": 604800}

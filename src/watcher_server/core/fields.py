@@ -7,10 +7,13 @@ lower-cased" or "booleans are never integers" is written once.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic_core import PydanticCustomError
 
+from .dateparts import DATEPARTS
 from .datetimes import parse_datetime
 from .numbers import INT32_MAX, INT64_MAX
 from .text import normalize
@@ -26,10 +29,48 @@ def _reject_bool(value: Any) -> Any:
 _NoBool = BeforeValidator(_reject_bool)
 _Normalized = BeforeValidator(normalize)
 
-# A name after trimming and lower-casing, 1-150 characters.
-Name = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=150)]
+def storable_text(value: str) -> str:
+    """Text every backend can store: no NUL characters, no lone surrogates."""
+    if "\x00" in value:
+        raise PydanticCustomError("string_nul", "String must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PydanticCustomError("string_unicode", "String must be valid Unicode text") from None
+    return value
+
+
+def _length(minimum: int, maximum: int):
+    def check(value: str) -> str:
+        if len(value) < minimum:
+            raise PydanticCustomError("string_too_short", "String should have at least {min_length} character", {"min_length": minimum})
+        if len(value) > maximum:
+            raise PydanticCustomError("string_too_long", "String should have at most {max_length} characters", {"max_length": maximum})
+        return storable_text(value)
+
+    return AfterValidator(check)
+
+
+def _json_safe(value: Any) -> Any:
+    """JSON objects must hold finite numbers and storable text at every level."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PydanticCustomError("json_number", "JSON numbers must be finite (no NaN or Infinity)")
+    if isinstance(value, str):
+        storable_text(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            storable_text(key)
+            _json_safe(item)
+    elif isinstance(value, list):
+        for item in value:
+            _json_safe(item)
+    return value
+
+
+# A name after trimming and lower-casing (core.text.normalize, the one rule), 1-150 characters.
+Name = Annotated[str, _Normalized, _length(1, 150)]
 # An optional descriptive part (database/schema/table names), up to 150 characters.
-Part = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, max_length=150)]
+Part = Annotated[str, _Normalized, _length(0, 150)]
 
 # Counts and sizes: lax integers, never booleans, within their column range.
 Int32Positive = Annotated[int, _NoBool, Field(gt=0, le=INT32_MAX)]
@@ -37,13 +78,13 @@ Int64Count = Annotated[int, _NoBool, Field(ge=0, le=INT64_MAX)]
 # Ids: any integer; one that matches no row is a 404, whatever its value (§2.8).
 Id = Annotated[int, _NoBool]
 
-DatePartValue = Annotated[Literal["minute", "hour", "day", "week", "month", "quarter", "year"], _Normalized]
+DatePartValue = Annotated[Literal[DATEPARTS], _Normalized]
 
-Watermark = Annotated[str | None, BeforeValidator(watermark_text)]
+Watermark = Annotated[str | None, BeforeValidator(watermark_text), AfterValidator(lambda v: v if v is None else storable_text(v))]
 
 UtcDatetime = Annotated[dt.datetime, BeforeValidator(parse_datetime)]
 
-JsonObject = dict[str, Any] | None
+JsonObject = Annotated[dict[str, Any] | None, AfterValidator(_json_safe)]
 
 __all__ = [
     "DatePartValue",

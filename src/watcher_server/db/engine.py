@@ -38,7 +38,8 @@ def create_engine(database_url: str, pool_size: int = 30, max_overflow: int = 10
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=False,
-        connect_args={"server_settings": {"timezone": "UTC", "application_name": "watcher"}},
+        # a request never waits on a lock longer than this; it gets 503 with Retry-After instead
+        connect_args={"server_settings": {"timezone": "UTC", "application_name": "watcher", "lock_timeout": "5s"}},
     )
 
 

@@ -31,6 +31,8 @@ async def patch_row(
         if not fits_int32(row_id):
             raise NotFound(missing)
         key = table.c.id == row_id
+        if (await conn.execute(select(table.c.id).where(key))).first() is None:
+            raise NotFound(missing)  # an unknown id is "not found", whatever name it asks for
         if name is not None:
             clash = await conn.execute(select(table.c.id).where(and_(table.c.name == name, table.c.id != row_id)))
             if clash.first() is not None:

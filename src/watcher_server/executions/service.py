@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..core.datetimes import utcnow
 from ..core.ids import fits_int32, fits_int64
-from ..core.numbers import duration_seconds, throughput
+from ..core.numbers import INT32_MAX, duration_seconds, throughput
 from ..db.engine import Database
 from ..db.filters import id_equals
 from ..db.types import UTCDateTime
@@ -207,6 +207,7 @@ async def get_tree(db: Database, execution_id: int, max_depth: int | None) -> di
     if not fits_int64(execution_id):
         raise NotFound(EXECUTION_NOT_FOUND)
     statement = _SUBTREE if max_depth is None else _SUBTREE_TO_DEPTH
+    max_depth = None if max_depth is None else min(max_depth, INT32_MAX)  # deeper than any tree
     async with db.single_statement(writes=False) as conn:
         rows = (await conn.execute(statement, {"root": execution_id, "max_depth": max_depth})).all()
     if not rows:

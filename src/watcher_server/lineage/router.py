@@ -6,8 +6,7 @@ from typing import Annotated
 
 from fastapi import Query
 
-from ..core.text import normalize
-from ..http import DB, JSON, Paging, api_router
+from ..http import DB, JSON, NameContains, Paging, TextFilter, api_router
 from ..pipelines.schemas import IdResponse
 from . import service
 from .schemas import (
@@ -22,7 +21,6 @@ from .schemas import (
 
 router = api_router()
 
-NameContains = Annotated[str | None, Query(description="Case-insensitive literal substring of the name.")]
 MaxDepth = Annotated[int | None, Query(ge=1, description="Hops to follow (default: unlimited).")]
 _CREATED = {200: {"model": IdResponse, "description": "It already existed."}}
 
@@ -35,8 +33,8 @@ async def create_address_type(body: AddressTypeCreate, db: DB):
 
 
 @router.get("/address_type", tags=["addresses"])
-async def list_address_types(db: DB, paging: Paging, group_name: str | None = None, name_contains: NameContains = None):
-    rows = await service.list_types(db, paging, normalize(group_name), normalize(name_contains))
+async def list_address_types(db: DB, paging: Paging, group_name: TextFilter = None, name_contains: NameContains = None):
+    rows = await service.list_types(db, paging, group_name, name_contains)
     return JSON([render_address_type(r) for r in rows])
 
 
@@ -60,7 +58,7 @@ async def create_address(body: AddressCreate, db: DB):
 
 @router.get("/address", tags=["addresses"])
 async def list_addresses(db: DB, paging: Paging, address_type_id: int | None = None, name_contains: NameContains = None):
-    rows = await service.list_addresses(db, paging, address_type_id, normalize(name_contains))
+    rows = await service.list_addresses(db, paging, address_type_id, name_contains)
     return JSON([render_address(r) for r in rows])
 
 

@@ -12,6 +12,7 @@ from ..core.datetimes import utcnow
 from ..core.ids import fits_int32
 from ..db.engine import Database
 from ..db.filters import contains, id_equals
+from ..db.locks import exclusive
 from ..db.rows import patch_row, require_row
 from ..db.upsert import get_or_create, insert_ignoring_conflicts
 from ..errors import NotFound
@@ -141,7 +142,7 @@ async def patch_address(db: Database, body: AddressUpdate):
 # ---------------------------------------------------------------- lineage
 
 
-_LOCK_PIPELINE = select(pipeline.c.load_lineage).where(pipeline.c.id == bindparam("b_id")).with_for_update()
+_LOAD_LINEAGE = select(pipeline.c.load_lineage).where(pipeline.c.id == bindparam("b_id"))
 
 
 async def replace_lineage(db: Database, body: AddressLineageCreate) -> tuple[dict[str, Any], bool]:
@@ -150,8 +151,10 @@ async def replace_lineage(db: Database, body: AddressLineageCreate) -> tuple[dic
     if not fits_int32(pipeline_id):
         raise NotFound(PIPELINE_NOT_FOUND)
     async with db.write() as conn:
-        # Locking the pipeline row serialises lineage writes of one pipeline on every backend.
-        load_lineage = (await conn.execute(_LOCK_PIPELINE, {"b_id": pipeline_id})).scalar()
+        # Lineage writes are serialised (§9.1): concurrent posts sharing addresses would otherwise
+        # lock those rows in different orders and deadlock.
+        await exclusive(conn, "lineage")
+        load_lineage = (await conn.execute(_LOAD_LINEAGE, {"b_id": pipeline_id})).scalar()
         if load_lineage is None:
             raise NotFound(PIPELINE_NOT_FOUND)
         if not load_lineage:

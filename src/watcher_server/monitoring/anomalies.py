@@ -16,12 +16,12 @@ from ..core.datetimes import format_datetime
 from ..core.ids import fits_int64
 from ..db.engine import Database
 from ..db.filters import id_equals
+from ..db.locks import exclusive
 from ..errors import NotFound
 from ..executions.tables import pipeline_execution as pe
 from ..http import ListParams
 from ..pipelines.tables import pipeline
 from ..settings import Settings
-from .rules import serialize_runs
 from .tables import anomaly_detection_result as result
 from .tables import anomaly_detection_rule as rule
 
@@ -70,7 +70,7 @@ async def detect(db: Database, settings: Settings, execution_id: int, now: dt.da
     if not fits_int64(execution_id):
         raise NotFound(EXECUTION_NOT_FOUND)
     async with db.write() as conn:
-        await serialize_runs(conn, f"anomaly:{execution_id}")
+        await exclusive(conn, f"anomaly:{execution_id}")
         execution = (await conn.execute(select(pe).where(pe.c.id == execution_id))).first()
         if execution is None:
             raise NotFound(EXECUTION_NOT_FOUND)
@@ -179,7 +179,7 @@ async def unflag(db: Database, pipeline_id: int, execution_id: int, metrics: lis
     if not fits_int64(execution_id):
         raise NotFound(missing)
     async with db.write() as conn:
-        await serialize_runs(conn, f"anomaly:{execution_id}")
+        await exclusive(conn, f"anomaly:{execution_id}")
         execution = (await conn.execute(select(pe.c.pipeline_id, pe.c.anomaly_flags).where(pe.c.id == execution_id))).first()
         if execution is None or execution.pipeline_id != pipeline_id:
             raise NotFound(missing)

@@ -12,9 +12,10 @@ from ..alerts.service import record_alert
 from ..core.dateparts import add_dateparts
 from ..core.datetimes import format_datetime
 from ..db.engine import Database
+from ..db.locks import exclusive
 from ..pipelines.tables import pipeline, pipeline_type
 from ..settings import Settings
-from .rules import effective_config, eligible, serialize_runs
+from .rules import effective_config, eligible
 from .tables import freshness_pipeline_log as log
 
 TITLE = "Freshness Check - Pipeline DML"
@@ -45,7 +46,7 @@ _RESOLVE = update(log).where(log.c.id == bindparam("incident_id")).values(resolv
 async def run_freshness(db: Database, settings: Settings, now: dt.datetime) -> dict[str, Any]:
     """Evaluate every pipeline at once, update incidents, and write at most two alerts."""
     async with db.write() as conn:
-        await serialize_runs(conn, "freshness")
+        await exclusive(conn, "freshness")
         pipelines = (await conn.execute(_PIPELINES)).all()
         open_incidents = {row.pipeline_id: row for row in (await conn.execute(select(log).where(log.c.resolved_at.is_(None)))).all()}
         evaluated = 0

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 
 class Effective(NamedTuple):
     number: int
@@ -25,10 +22,3 @@ def effective_config(own_number, own_datepart, type_number, type_datepart) -> Ef
 
 def eligible(own_mute: bool, type_mute: bool, active: bool, skip_inactive: bool) -> bool:
     return not own_mute and not type_mute and (active or not skip_inactive)
-
-
-async def serialize_runs(conn: AsyncConnection, check: str) -> None:
-    """Runs of one check never overlap: a transaction-scoped lock on PostgreSQL; SQLite already has a
-    single writer."""
-    if conn.dialect.name == "postgresql":
-        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:check))"), {"check": f"watcher:{check}"})

@@ -12,10 +12,11 @@ from ..alerts.service import record_alert
 from ..core.dateparts import add_dateparts
 from ..core.datetimes import format_datetime
 from ..db.engine import Database
+from ..db.locks import exclusive
 from ..executions.tables import pipeline_execution as pe
 from ..pipelines.tables import pipeline, pipeline_type
 from ..settings import Settings
-from .rules import effective_config, eligible, serialize_runs
+from .rules import effective_config, eligible
 from .tables import timeliness_pipeline_execution_log as log
 
 TITLE = "Timeliness Check - Pipeline Execution"
@@ -57,7 +58,7 @@ _RESOLVE = (
 async def run_timeliness(db: Database, settings: Settings, now: dt.datetime, lookback_minutes: int) -> dict[str, Any]:
     since = now - dt.timedelta(minutes=lookback_minutes)
     async with db.write() as conn:
-        await serialize_runs(conn, "timeliness")
+        await exclusive(conn, "timeliness")
         rows = (await conn.execute(_candidates(since))).all()
         evaluated = 0
         overdue, failed, recovered = [], [], []

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import Request
 
-from fastapi import Query, Request
-
-from ..core.text import normalize
-from ..http import DB, JSON, Paging, api_router
+from ..http import DB, JSON, NameContains, Paging, api_router
 from . import service
 from .schemas import (
     IdResponse,
@@ -22,7 +19,6 @@ from .schemas import (
 
 router = api_router()
 
-NameContains = Annotated[str | None, Query(description="Case-insensitive literal substring of the name.")]
 
 
 @router.post("/pipeline_type", tags=["pipeline types"], response_model=IdResponse, status_code=201,
@@ -35,7 +31,7 @@ async def create_pipeline_type(body: PipelineTypeCreate, db: DB):
 
 @router.get("/pipeline_type", tags=["pipeline types"])
 async def list_pipeline_types(db: DB, paging: Paging, name_contains: NameContains = None):
-    rows = await service.list_types(db, paging, normalize(name_contains))
+    rows = await service.list_types(db, paging, name_contains)
     return JSON([render_pipeline_type(r) for r in rows])
 
 
@@ -73,7 +69,7 @@ async def list_pipelines(
     active: bool | None = None,
     name_contains: NameContains = None,
 ):
-    rows = await service.list_pipelines(db, paging, pipeline_type_id, active, normalize(name_contains))
+    rows = await service.list_pipelines(db, paging, pipeline_type_id, active, name_contains)
     return JSON([render_pipeline(r) for r in rows])
 
 

@@ -17,7 +17,7 @@ from ..db.schema import enum_check, metadata
 from ..db.types import JSONDocument, UTCDateTime
 
 
-def _monitoring_columns(table: str) -> list:
+def _monitoring_columns() -> list:
     return [
         Column("freshness_number", Integer, CheckConstraint("freshness_number > 0", name="freshness_number_positive")),
         Column(
@@ -41,7 +41,7 @@ pipeline_type = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("name", String(150), nullable=False, unique=True),
-    *_monitoring_columns("pipeline_type"),
+    *_monitoring_columns(),
     Column("created_at", UTCDateTime, nullable=False, server_default=func.current_timestamp()),
     Column("updated_at", UTCDateTime),
     sqlite_autoincrement=True,
@@ -59,7 +59,7 @@ pipeline = Table(
     Column("last_target_insert", UTCDateTime),
     Column("last_target_update", UTCDateTime),
     Column("last_target_soft_delete", UTCDateTime),
-    *_monitoring_columns("pipeline"),
+    *_monitoring_columns(),
     Column("load_lineage", Boolean, nullable=False, server_default=true()),
     Column("active", Boolean, nullable=False, server_default=true()),
     Column("input_hash", String(64), nullable=False),
