@@ -18,6 +18,7 @@ from .errors import install_error_handlers
 from .executions.router import router as executions_router
 from .health.router import router as health_router
 from .jobs.runner import JobRunner
+from .jobs.status import router as jobs_router
 from .lineage.router import router as lineage_router
 from .monitoring.anomaly_jobs import sweep
 from .monitoring.anomaly_router import router as anomaly_router
@@ -78,7 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.clock = utcnow  # tests replace it to control "now"
     app.state.rule_index = RuleIndex()
     install_error_handlers(app)
-    routers = (health_router, pipelines_router, executions_router, lineage_router, monitoring_router, anomaly_router, alerts_router)
+    routers = (
+        health_router, pipelines_router, executions_router, lineage_router, monitoring_router, anomaly_router, alerts_router, jobs_router,
+    )  # fmt: skip
     for router in routers:
         _mount_routes(app, router)
     if settings.write_tokens or settings.read_tokens:

@@ -81,6 +81,46 @@ def upgrade(database_url: str | None, revision: str) -> None:
     click.echo(f"database at {_redacted(settings.database_url)} is at revision {revision}")
 
 
+@main.command(epilog=_settings_help())
+@click.option("--retention-days", required=True, type=click.IntRange(90, 36_500), help="Keep this many days (90-36500).")
+@click.option("--batch-size", default=10_000, show_default=True, type=click.IntRange(1, 100_000), help="Executions per committed batch.")
+@click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
+@click.option("--database-url", envvar="WATCHER_DATABASE_URL", default=None, help="Overrides WATCHER_DATABASE_URL.")
+def cleanup(retention_days: int, batch_size: int, dry_run: bool, database_url: str | None) -> None:
+    """Delete executions older than the retention (and their logs) in committed batches.
+
+    Safe while pipelines keep writing: nothing younger than the cutoff is touched."""
+    import asyncio
+
+    from .core.datetimes import utcnow
+    from .db.engine import Database, create_engine
+    from .monitoring.cleanup import cleanup as run_cleanup
+    from .monitoring.cleanup import count_old_executions, cutoff_for
+
+    if database_url:
+        os.environ["WATCHER_DATABASE_URL"] = database_url
+    settings = _load_settings()
+
+    async def run() -> dict[str, int]:
+        db = Database(create_engine(settings.database_url, pool_size=2, max_overflow=0))
+        try:
+            now = utcnow()
+            cutoff = cutoff_for(now, retention_days)
+            total = await count_old_executions(db, cutoff)
+            click.echo(f"cutoff {cutoff:%Y-%m-%d %H:%M} UTC: {total} executions started on or before it", err=True)
+            with click.progressbar(length=total, label="deleting executions", file=sys.stderr) as bar:
+                return await run_cleanup(db, now, retention_days, batch_size, dry_run, progress=bar.update)
+        finally:
+            await db.dispose()
+
+    totals = asyncio.run(run())
+    width = max(len(k) for k in totals)
+    for key, value in totals.items():
+        click.echo(f"{key:<{width}}  {value}")
+    if dry_run:
+        click.echo("dry run: nothing was deleted", err=True)
+
+
 def _redacted(url: str) -> str:
     from sqlalchemy.engine import make_url
 

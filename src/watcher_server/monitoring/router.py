@@ -13,6 +13,7 @@ from ..core.text import normalize
 from ..db.filters import id_equals
 from ..http import DB, JSON, DatetimeQuery, Paging, api_router
 from ..pipelines.tables import pipeline
+from .cleanup import cleanup
 from .tables import freshness_pipeline_log, timeliness_pipeline_execution_log
 from .timeliness import run_timeliness
 
@@ -120,3 +121,16 @@ async def timeliness_log(
             for r in rows
         ]
     )  # fmt: skip
+
+
+class CleanupRequest(BaseModel):
+    retention_days: int = Field(ge=90, le=36_500)
+    batch_size: int = Field(10_000, ge=1, le=100_000)
+    dry_run: bool = False
+
+
+@router.post("/log_cleanup")
+async def log_cleanup(body: CleanupRequest, request: Request):
+    """Delete executions started before the retention cutoff (and their logs), in committed batches."""
+    state = request.app.state
+    return JSON(await cleanup(state.db, state.clock(), body.retention_days, body.batch_size, body.dry_run))

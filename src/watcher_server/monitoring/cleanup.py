@@ -1,0 +1,109 @@
+"""Log cleanup: batched deletes of old executions and resolved incidents, each batch committed (§14)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from sqlalchemy import and_, delete, func, select
+
+from ..db.engine import Database
+from ..db.locks import exclusive
+from ..executions.tables import pipeline_execution as pe
+from ..executions.tables import pipeline_execution_closure as closure
+from .tables import (
+    anomaly_detection_result,
+    freshness_pipeline_log,
+    timeliness_pipeline_execution_log,
+)
+
+KEYS = (
+    "total_pipeline_executions_deleted",
+    "total_timeliness_pipeline_execution_logs_deleted",
+    "total_anomaly_detection_results_deleted",
+    "total_pipeline_execution_closure_parent_deleted",
+    "total_pipeline_execution_closure_child_deleted",
+    "total_freshness_pipeline_logs_deleted",
+)
+
+
+def cutoff_for(now: dt.datetime, retention_days: int) -> dt.datetime:
+    """The UTC midnight that begins (today, UTC) minus retention_days days."""
+    today = now.astimezone(dt.timezone.utc).date()
+    return dt.datetime.combine(today - dt.timedelta(days=retention_days), dt.time(), dt.timezone.utc)
+
+
+async def count_old_executions(db: Database, cutoff: dt.datetime) -> int:
+    async with db.read() as conn:
+        return (await conn.execute(select(func.count()).select_from(pe).where(pe.c.start_date <= cutoff))).scalar_one()
+
+
+async def cleanup(
+    db: Database,
+    now: dt.datetime,
+    retention_days: int,
+    batch_size: int = 10_000,
+    dry_run: bool = False,
+    progress: Callable[[int], None] = lambda _deleted: None,
+) -> dict[str, int]:
+    cutoff = cutoff_for(now, retention_days)
+    totals = dict.fromkeys(KEYS, 0)
+    if dry_run:
+        return await _dry_run(db, cutoff)
+    while True:  # executions, oldest ids first, selected by date only
+        async with db.write() as conn:
+            await exclusive(conn, "cleanup")
+            ids = (await conn.execute(select(pe.c.id).where(pe.c.start_date <= cutoff).order_by(pe.c.id).limit(batch_size))).scalars().all()
+            if not ids:
+                break
+            totals["total_timeliness_pipeline_execution_logs_deleted"] += await _delete(
+                conn, timeliness_pipeline_execution_log, timeliness_pipeline_execution_log.c.pipeline_execution_id.in_(ids)
+            )
+            totals["total_anomaly_detection_results_deleted"] += await _delete(
+                conn, anomaly_detection_result, anomaly_detection_result.c.pipeline_execution_id.in_(ids)
+            )
+            totals["total_pipeline_execution_closure_parent_deleted"] += await _delete(
+                conn, closure, and_(closure.c.parent_execution_id.in_(ids), closure.c.depth >= 1)
+            )
+            await _delete(conn, closure, closure.c.parent_execution_id.in_(ids))  # self rows, not counted
+            totals["total_pipeline_execution_closure_child_deleted"] += await _delete(conn, closure, closure.c.child_execution_id.in_(ids))
+            totals["total_pipeline_executions_deleted"] += await _delete(conn, pe, pe.c.id.in_(ids))
+        progress(len(ids))
+    while True:  # resolved freshness incidents; open ones are never deleted
+        async with db.write() as conn:
+            log = freshness_pipeline_log
+            ids = (await conn.execute(select(log.c.id).where(log.c.resolved_at <= cutoff).order_by(log.c.id).limit(batch_size))).scalars().all()
+            if not ids:
+                break
+            totals["total_freshness_pipeline_logs_deleted"] += await _delete(conn, log, log.c.id.in_(ids))
+    return totals
+
+
+async def _delete(conn, table, condition) -> int:
+    return (await conn.execute(delete(table).where(condition))).rowcount
+
+
+async def _dry_run(db: Database, cutoff: dt.datetime) -> dict[str, int]:
+    """What one batch holding every old execution would delete; nothing is written."""
+    old = select(pe.c.id).where(pe.c.start_date <= cutoff)
+
+    async def count(table, condition) -> int:
+        return (await conn.execute(select(func.count()).select_from(table).where(condition))).scalar_one()
+
+    async with db.read() as conn:
+        return {
+            "total_pipeline_executions_deleted": await count(pe, pe.c.start_date <= cutoff),
+            "total_timeliness_pipeline_execution_logs_deleted": await count(
+                timeliness_pipeline_execution_log, timeliness_pipeline_execution_log.c.pipeline_execution_id.in_(old)
+            ),
+            "total_anomaly_detection_results_deleted": await count(
+                anomaly_detection_result, anomaly_detection_result.c.pipeline_execution_id.in_(old)
+            ),
+            "total_pipeline_execution_closure_parent_deleted": await count(
+                closure, and_(closure.c.parent_execution_id.in_(old), closure.c.depth >= 1)
+            ),
+            "total_pipeline_execution_closure_child_deleted": await count(
+                closure, and_(closure.c.child_execution_id.in_(old), closure.c.parent_execution_id.not_in(old), closure.c.depth >= 1)
+            ),
+            "total_freshness_pipeline_logs_deleted": await count(freshness_pipeline_log, freshness_pipeline_log.c.resolved_at <= cutoff),
+        }

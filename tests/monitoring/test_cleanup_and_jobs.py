@@ -1,0 +1,78 @@
+"""Log cleanup (§14), the cleanup command, and queue status (§15)."""
+
+import datetime as dt
+import subprocess
+import sys
+
+from sqlalchemy import text
+
+from ..helpers import create_pipeline, end, start
+
+NOW = dt.datetime(2025, 6, 15, 13, 0, tzinfo=dt.timezone.utc)  # cutoff for 90 days: 2025-03-17T00:00Z
+
+
+async def _old_tree_and_new_run(client):
+    pid = await create_pipeline(client)
+    root = await start(client, pid, start_date="2025-03-16T10:00:00Z")
+    child = await start(client, pid, start_date="2025-03-16T10:05:00Z", parent_id=root)
+    await end(client, child, end_date="2025-03-16T11:00:00Z", ok=False)
+    young = await start(client, pid, start_date="2025-03-17T00:00:01Z", parent_id=root)  # survives, keeps parent_id
+    return root, child, young
+
+
+async def test_cleanup_deletes_old_executions_in_batches_and_counts_links(app, client, db):
+    app.state.clock = lambda: NOW
+    root, child, young = await _old_tree_and_new_run(client)
+    await client.post("/timeliness", params={"wait": "true"}, json={"lookback_minutes": 525_600})
+    dry = (await client.post("/log_cleanup", json={"retention_days": 90, "dry_run": True})).json()
+    assert dry["total_pipeline_executions_deleted"] == 2
+    assert (await client.get("/pipeline_execution")).json() != []
+    done = await client.post("/log_cleanup", json={"retention_days": 90, "batch_size": 1})
+    assert done.status_code == 200
+    assert done.json() == {
+        "total_pipeline_executions_deleted": 2,
+        "total_timeliness_pipeline_execution_logs_deleted": 1,
+        "total_anomaly_detection_results_deleted": 0,
+        "total_pipeline_execution_closure_parent_deleted": 2,
+        "total_pipeline_execution_closure_child_deleted": 0,
+        "total_freshness_pipeline_logs_deleted": 0,
+    }
+    rows = (await client.get("/pipeline_execution")).json()
+    assert [(r["id"], r["parent_id"]) for r in rows] == [(young, root)]
+    async with db.read() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM pipeline_execution_closure"))).scalar() == 1
+
+
+async def test_root_with_one_old_child_reports_one_parent_link(app, client):
+    app.state.clock = lambda: NOW
+    pid = await create_pipeline(client)
+    root = await start(client, pid, start_date="2025-01-01T00:00:00Z")
+    await start(client, pid, start_date="2025-01-01T00:01:00Z", parent_id=root)
+    result = (await client.post("/log_cleanup", json={"retention_days": 90})).json()
+    assert (result["total_pipeline_executions_deleted"], result["total_pipeline_execution_closure_parent_deleted"], result["total_pipeline_execution_closure_child_deleted"]) == (2, 1, 0)
+
+
+async def test_cleanup_validates_its_body(client):
+    for bad in ({}, {"retention_days": 89}, {"retention_days": 90, "batch_size": 0}, {"retention_days": 90, "batch_size": 100_001}):
+        assert (await client.post("/log_cleanup", json=bad)).status_code == 422, bad
+
+
+def test_cleanup_command_shows_progress_and_counts(database_url):
+    result = subprocess.run(
+        [sys.executable, "-m", "watcher_server.cli", "cleanup", "--retention-days", "90", "--dry-run", "--database-url", database_url],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "deleting executions" in result.stderr and "dry run" in result.stderr
+    assert "total_pipeline_executions_deleted" in result.stdout
+
+
+async def test_jobs_status_and_the_kept_celery_endpoint(client):
+    status = (await client.get("/jobs/status")).json()
+    assert status["status"] == "ok" and status["total_pending"] == 0 and status["oldest_pending_seconds"] is None
+    assert set(status["jobs"]) == {"detect_anomalies", "freshness_check", "timeliness_check", "deliver_alert"}
+    celery = await client.post("/celery/monitor-queue")
+    assert celery.status_code == 200
+    body = celery.json()
+    assert (body["status"], body["beat_scheduled_tasks"], body["task_breakdown"]) == ("success", 0, [])
+    assert len(body["task_breakdown_raw"]) == 9
