@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from . import __version__
 from .alerts.delivery import deliver_due
 from .alerts.router import router as alerts_router
+from .alerts.service import prune_alerts
 from .auth import BearerTokenAuth, BodySizeLimit
 from .core.datetimes import utcnow
 from .db.engine import Database, create_engine
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 pass
             if settings.scheduler_enabled:
                 app.state.jobs.start_loop("anomaly_sweep", every_seconds=ANOMALY_SWEEP_SECONDS)
+                app.state.jobs.start_loop("prune_alerts", every_seconds=ALERT_PRUNE_SECONDS)
                 app.state.jobs.start_schedules(
                     {"freshness_check": settings.freshness_check_schedule, "timeliness_check": settings.timeliness_check_schedule}
                 )
@@ -91,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 DELIVERY_SWEEP_SECONDS = 5.0
 ANOMALY_SWEEP_SECONDS = 60.0
+ALERT_PRUNE_SECONDS = 3600.0
 
 
 def build_runner(app: FastAPI, webhook_client: httpx.AsyncClient) -> JobRunner:
@@ -109,7 +112,10 @@ def build_runner(app: FastAPI, webhook_client: httpx.AsyncClient) -> JobRunner:
     async def anomaly_sweep():
         return await sweep(state)
 
-    runner = JobRunner(state.db, state.settings, {"deliver_alert": deliver, "anomaly_sweep": anomaly_sweep})
+    async def prune():
+        return await prune_alerts(state.db, state.settings, state.clock())
+
+    runner = JobRunner(state.db, state.settings, {"deliver_alert": deliver, "anomaly_sweep": anomaly_sweep, "prune_alerts": prune})
     runner.jobs.update(freshness_check=runner.delivering(freshness), timeliness_check=runner.delivering(timeliness))
     return runner
 

@@ -120,3 +120,16 @@ async def test_alert_list_filters(app, client, settings):
         "id", "kind", "event", "level", "title", "message", "details", "pipeline_ids", "pipeline_execution_ids",
         "created_at", "delivery_status", "delivery_attempts", "sent_at",
     ]  # fmt: skip
+
+
+async def test_alert_history_is_pruned_after_the_retention(settings, engine_only):
+    from watcher_server.alerts.service import prune_alerts
+
+    kept = await _alert(engine_only, settings)
+    configured = settings.model_copy(update={"alert_webhook_url": "http://127.0.0.1:9/never"})
+    undelivered = await _alert(engine_only, configured)
+    assert await prune_alerts(engine_only, settings, NOW + dt.timedelta(days=89)) == 0
+    assert await prune_alerts(engine_only, settings, NOW + dt.timedelta(days=91)) == 1
+    async with engine_only.read() as conn:
+        remaining = (await conn.execute(select(alert.c.id))).scalars().all()
+    assert remaining == [undelivered] and kept not in remaining

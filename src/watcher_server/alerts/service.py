@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..db.engine import Database
@@ -72,3 +72,12 @@ async def list_alerts(db: Database, paging: ListParams, filters: dict[str, Any])
                 if subject.pipeline_execution_id is not None:
                     executions.append(subject.pipeline_execution_id)
     return [(row, *subjects[row.id]) for row in rows]
+
+
+async def prune_alerts(db: Database, settings: Settings, now) -> int:
+    """Drop alert history older than WATCHER_ALERT_RETENTION_DAYS that is no longer waiting to be sent."""
+    cutoff = now - dt.timedelta(days=settings.alert_retention_days)
+    async with db.write() as conn:
+        old = select(alert.c.id).where(alert.c.created_at < cutoff, alert.c.delivery_status.not_in(("pending", "retrying")))
+        await conn.execute(delete(alert_subject).where(alert_subject.c.alert_id.in_(old)))
+        return (await conn.execute(delete(alert).where(alert.c.id.in_(old)))).rowcount
