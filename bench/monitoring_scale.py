@@ -110,6 +110,8 @@ async def measure(url: str, args) -> None:
     finally:
         await db.dispose()
 
+    if args.checks_only:
+        return
     port = 8098
     server = subprocess.Popen(
         [sys.executable, "-m", "watcher_server.cli", "serve", "--port", str(port), "--workers", "2", "--log-level", "warning"],
@@ -146,6 +148,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--skip-build", action="store_true", help="reuse the database of an earlier run")
+    parser.add_argument("--checks-only", action="store_true", help="measure the checks and detection, skip the cleanup under load")
     parser.add_argument("--load-seconds", type=int, default=120, help="how long the core load runs around the cleanup")
     args = parser.parse_args()
     url = args.url.rsplit("/", 1)[0] + f"/{DATABASE}" if args.skip_build else asyncio.run(build(args.url))

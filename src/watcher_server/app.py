@@ -19,6 +19,7 @@ from .errors import install_error_handlers
 from .executions.router import router as executions_router
 from .health.router import router as health_router
 from .jobs.runner import JobRunner
+from .jobs.status import queue_health_check
 from .jobs.status import router as jobs_router
 from .lineage.router import router as lineage_router
 from .monitoring.anomaly_jobs import sweep
@@ -59,7 +60,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 app.state.jobs.start_loop("anomaly_sweep", every_seconds=ANOMALY_SWEEP_SECONDS)
                 app.state.jobs.start_loop("prune_alerts", every_seconds=ALERT_PRUNE_SECONDS)
                 app.state.jobs.start_schedules(
-                    {"freshness_check": settings.freshness_check_schedule, "timeliness_check": settings.timeliness_check_schedule}
+                    {
+                        "freshness_check": settings.freshness_check_schedule,
+                        "timeliness_check": settings.timeliness_check_schedule,
+                        "queue_health_check": settings.queue_health_check_schedule,
+                    }
                 )
                 app.state.jobs.start_loop("deliver_alert", every_seconds=DELIVERY_SWEEP_SECONDS)
             try:
@@ -116,7 +121,14 @@ def build_runner(app: FastAPI, webhook_client: httpx.AsyncClient) -> JobRunner:
         return await prune_alerts(state.db, state.settings, state.clock())
 
     runner = JobRunner(state.db, state.settings, {"deliver_alert": deliver, "anomaly_sweep": anomaly_sweep, "prune_alerts": prune})
-    runner.jobs.update(freshness_check=runner.delivering(freshness), timeliness_check=runner.delivering(timeliness))
+    async def queue_health():
+        return await queue_health_check(state)
+
+    runner.jobs.update(
+        freshness_check=runner.delivering(freshness),
+        timeliness_check=runner.delivering(timeliness),
+        queue_health_check=runner.delivering(queue_health),
+    )
     return runner
 
 

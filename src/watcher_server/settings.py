@@ -34,11 +34,14 @@ class Settings(BaseSettings):
     timeliness_check_lookback_minutes: int = Field(60, ge=5, le=525_600, description="Lookback window of scheduled timeliness runs.")
     alert_on_failed_executions: bool = Field(True, description="Alert once for each failed execution (timeliness run).")
     skip_inactive_pipelines: bool = Field(False, description="Leave active=false pipelines out of freshness and timeliness.")
+    queue_health_check_schedule: str = Field("*/5 * * * *", description="5-field cron (UTC) of the queue-depth check; empty disables.")
+    queue_warning_threshold: int = Field(50, ge=1, description="Pending jobs that make the queue 'warning' (and send one alert).")
+    queue_critical_threshold: int = Field(100, ge=1, description="Pending jobs that make the queue 'critical'.")
     alert_retention_days: int = Field(90, ge=1, description="Alert history older than this is pruned.")
     auto_create_anomaly_detection_rules: bool = Field(False, description="Give each new pipeline one active rule per metric.")
     scheduler_enabled: bool = Field(True, description="Run scheduled checks and alert delivery inside `watcher serve`.")
 
-    @field_validator("freshness_check_schedule", "timeliness_check_schedule")
+    @field_validator("freshness_check_schedule", "timeliness_check_schedule", "queue_health_check_schedule")
     @classmethod
     def _cron_is_valid(cls, value: str) -> str:
         from .jobs.schedule import (

@@ -28,6 +28,7 @@ def live_server(database_url, tmp_path):
 @contextlib.contextmanager
 def serving(database_url, tmp_path, **settings):
     """`watcher serve --workers 2` on a free loopback port; settings become WATCHER_* variables."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     env = {**os.environ, "WATCHER_DATABASE_URL": database_url, **{f"WATCHER_{k.upper()}": str(v) for k, v in settings.items()}}
     log = open(tmp_path / "server.log", "w+")

@@ -76,3 +76,24 @@ async def test_jobs_status_and_the_kept_celery_endpoint(client):
     body = celery.json()
     assert (body["status"], body["beat_scheduled_tasks"], body["task_breakdown"]) == ("success", 0, [])
     assert len(body["task_breakdown_raw"]) == 9
+
+
+async def test_queue_health_alerts_once_when_backed_up_and_once_when_recovered(app, client):
+    from watcher_server.jobs.status import queue_health_check
+
+    state = app.state
+    state.settings = state.settings.model_copy(update={"queue_warning_threshold": 2, "queue_critical_threshold": 3})
+    assert (await queue_health_check(state))["alerts_created"] == 0
+    state.jobs.pending["freshness_check"] = 3
+    assert (await queue_health_check(state))["status"] == "critical"
+    assert (await queue_health_check(state))["alerts_created"] == 0
+    status = (await client.get("/jobs/status")).json()
+    assert (status["status"], status["total_pending"]) == ("critical", 3)
+    assert (await client.post("/celery/monitor-queue")).json()["task_breakdown"] == ["Freshness Check Task: 3"]
+    state.jobs.pending["freshness_check"] = 0
+    assert (await queue_health_check(state))["alerts_created"] == 1
+    alerts = (await client.get("/alerts", params={"kind": "queue"})).json()
+    assert [(a["event"], a["level"], a["message"]) for a in alerts] == [
+        ("opened", "critical", "Queue has 3 pending jobs"),
+        ("recovered", "success", "Queue back to 0 pending jobs"),
+    ]

@@ -13,6 +13,8 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 
+from sqlalchemy import update
+
 from ..core.datetimes import utcnow
 from ..db.engine import Database
 from ..db.upsert import insert_ignoring_conflicts
@@ -103,9 +105,25 @@ class JobRunner:
             await asyncio.sleep(max(0.0, (tick - utcnow()).total_seconds()))
             try:
                 if await claim_tick(self.db, name, tick):
-                    self.enqueue(name)
+                    self.enqueue(name, self._recorded(name, tick))
             except Exception:
                 log.exception("could not claim tick %s of %s", tick, name)
+
+    def _recorded(self, name: str, tick: dt.datetime) -> Job:
+        """The job, then its outcome written on the tick's claim row."""
+
+        async def run():
+            outcome = await self.jobs[name]()
+            summary = {k: v for k, v in (outcome or {}).items() if isinstance(v, (str, int, float, bool))} if isinstance(outcome, dict) else None
+            async with self.db.write() as conn:
+                await conn.execute(
+                    update(periodic_run)
+                    .where(periodic_run.c.job == name, periodic_run.c.scheduled_for == tick)
+                    .values(finished_at=utcnow(), outcome=summary)
+                )
+            return outcome
+
+        return run
 
     async def _every(self, name: str, every_seconds: float) -> None:
         while True:

@@ -8,21 +8,20 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy import func, select
 
+from ..alerts.service import record_alert
 from ..alerts.tables import alert
 from ..core.datetimes import utcnow
+from ..db.locks import exclusive
 from ..executions.tables import pipeline_execution as pe
 from ..http import JSON, api_router
 
 router = api_router(tags=["jobs"])
 
 JOBS = ("detect_anomalies", "freshness_check", "timeliness_check", "deliver_alert")
-WARNING_THRESHOLD = 50
-CRITICAL_THRESHOLD = 100
 
 
-async def _pending(request: Request) -> tuple[dict[str, int], float | None]:
+async def _pending(state) -> tuple[dict[str, int], float | None]:
     """Pending work: queued runs in this process plus what the domain tables say is still to do."""
-    state = request.app.state
     counts = {job: state.jobs.pending.get(job, 0) for job in JOBS}
     now = utcnow()
     async with state.db.read() as conn:
@@ -49,18 +48,46 @@ async def _pending(request: Request) -> tuple[dict[str, int], float | None]:
     return counts, age
 
 
-def _level(total: int, ok: str) -> str:
-    return "critical" if total >= CRITICAL_THRESHOLD else "warning" if total >= WARNING_THRESHOLD else ok
+def _level(settings, total: int, ok: str) -> str:
+    if total >= settings.queue_critical_threshold:
+        return "critical"
+    return "warning" if total >= settings.queue_warning_threshold else ok
+
+
+async def queue_health_check(state) -> dict:
+    """One queue/opened alert when pending work reaches the warning threshold, one queue/recovered
+    when it drops back below it; the last queue alert is the state, so restarts change nothing."""
+    counts, _age = await _pending(state)
+    total = sum(counts.values())
+    level = _level(state.settings, total, "ok")
+    by_type = ", ".join(f"{job}: {n}" for job, n in counts.items() if n) or "none"
+    async with state.db.write() as conn:
+        await exclusive(conn, "queue_health")
+        last = (await conn.execute(select(alert.c.event).where(alert.c.kind == "queue").order_by(alert.c.id.desc()).limit(1))).scalar()
+        is_open = last == "opened"
+        if level != "ok" and not is_open:
+            await record_alert(
+                conn, state.settings, state.clock(), kind="queue", event="opened", level=level, title="Background Queue Alert",
+                message=f"Queue has {total} pending jobs", details={"Total pending": total, "By type": by_type},
+            )  # fmt: skip
+            return {"status": level, "alerts_created": 1}
+        if level == "ok" and is_open:
+            await record_alert(
+                conn, state.settings, state.clock(), kind="queue", event="recovered", level="success", title="Background Queue Alert",
+                message=f"Queue back to {total} pending jobs", details={"Total pending": total, "By type": by_type},
+            )  # fmt: skip
+            return {"status": level, "alerts_created": 1}
+    return {"status": level, "alerts_created": 0}
 
 
 @router.get("/jobs/status")
 async def jobs_status(request: Request):
-    counts, age = await _pending(request)
+    counts, age = await _pending(request.app.state)
     running = request.app.state.jobs.running
     total = sum(counts.values())
     return JSON(
         {
-            "status": _level(total, "ok"),
+            "status": _level(request.app.state.settings, total, "ok"),
             "total_pending": total,
             "total_running": sum(running.get(job, 0) for job in JOBS),
             "oldest_pending_seconds": None if age is None else round(age, 1),
@@ -72,7 +99,7 @@ async def jobs_status(request: Request):
 @router.post("/celery/monitor-queue")
 async def monitor_queue(request: Request):
     """Kept for old clients: the queue summary in the reference's shape. Never sends an alert."""
-    counts, _age = await _pending(request)
+    counts, _age = await _pending(request.app.state)
     total = sum(counts.values())
     raw: dict[str, Any] = {
         "detect_anomalies_task": counts["detect_anomalies"], "timeliness_check_task": counts["timeliness_check"],
@@ -82,7 +109,7 @@ async def monitor_queue(request: Request):
     }  # fmt: skip
     return JSON(
         {
-            "status": _level(total, "success"),
+            "status": _level(request.app.state.settings, total, "success"),
             "total_pending": total,
             "regular_queue_pending": counts["detect_anomalies"] + counts["deliver_alert"],
             "scheduled_queue_pending": counts["freshness_check"] + counts["timeliness_check"],

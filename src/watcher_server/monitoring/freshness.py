@@ -89,7 +89,8 @@ async def run_freshness(db: Database, settings: Settings, now: dt.datetime) -> d
                 opened.append((row, config, last_dml))
             else:
                 incident_id = incident.id
-                refresh.append({"incident_id": incident_id, "b_last_dml": last_dml, "b_deadline": deadline, "b_now": now})
+                if (incident.last_dml_timestamp, incident.deadline) != (last_dml, deadline):
+                    refresh.append({"incident_id": incident_id, "b_last_dml": last_dml, "b_deadline": deadline, "b_now": now})
             failing.append(
                 {
                     "pipeline_id": row.id, "pipeline_name": row.name, "last_dml_timestamp": format_datetime(last_dml),
@@ -104,6 +105,9 @@ async def run_freshness(db: Database, settings: Settings, now: dt.datetime) -> d
         resolutions += [{"incident_id": i.id, "b_now": now, "b_resolution": "unmonitored"} for i in unmonitored]
         if resolutions:
             await conn.execute(_RESOLVE, resolutions)
+        # Every incident still open belongs to a pipeline found stale by this run: one statement
+        # stamps them all, instead of one update per incident.
+        await conn.execute(update(log).where(log.c.resolved_at.is_(None)).values(last_evaluated_at=now))
 
         alerts_created = 0
         if opened:
