@@ -9,12 +9,11 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    func,
     text,
 )
 
 from ..db.schema import enum_check, metadata
-from ..db.types import BigId, JSONDocument, UTCDateTime
+from ..db.types import BigId, JSONDocument, UTCDateTime, created_at_column
 
 KINDS = ("freshness", "timeliness", "execution_failure", "anomaly", "queue")
 EVENTS = ("opened", "recovered", "failed", "anomaly")
@@ -31,7 +30,7 @@ alert = Table(
     Column("title", Text, nullable=False),
     Column("message", Text, nullable=False),
     Column("details", JSONDocument),
-    Column("created_at", UTCDateTime, nullable=False, server_default=func.current_timestamp()),
+    created_at_column(),
     Column(
         "delivery_status",
         String(20),

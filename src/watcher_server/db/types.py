@@ -46,3 +46,10 @@ JSONDocument = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "p
 
 # 64-bit keys; on SQLite the column must be spelled INTEGER to be the rowid alias.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def created_at_column():
+    """`created_at`: set by the service in UTC; the server default only guards direct SQL inserts."""
+    from sqlalchemy import Column, func
+
+    return Column("created_at", UTCDateTime, nullable=False, server_default=func.current_timestamp())

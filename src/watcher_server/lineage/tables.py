@@ -12,11 +12,10 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
-    func,
 )
 
 from ..db.schema import metadata
-from ..db.types import BigId, JSONDocument, UTCDateTime
+from ..db.types import BigId, JSONDocument, UTCDateTime, created_at_column
 
 address_type = Table(
     "address_type",
@@ -24,7 +23,7 @@ address_type = Table(
     Column("id", Integer, primary_key=True),
     Column("name", String(150), nullable=False, unique=True),
     Column("group_name", String(150), nullable=False),
-    Column("created_at", UTCDateTime, nullable=False, server_default=func.current_timestamp()),
+    created_at_column(),
     Column("updated_at", UTCDateTime),
     sqlite_autoincrement=True,
 )
@@ -41,7 +40,7 @@ address = Table(
     Column("primary_key", String(150)),
     Column("address_metadata", JSONDocument),
     Column("input_hash", String(64), nullable=False),
-    Column("created_at", UTCDateTime, nullable=False, server_default=func.current_timestamp()),
+    created_at_column(),
     Column("updated_at", UTCDateTime),
     sqlite_autoincrement=True,
 )

@@ -14,14 +14,13 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
-    func,
     text,
     true,
 )
 
 from ..core.dateparts import DATEPARTS
 from ..db.schema import enum_check, metadata
-from ..db.types import BigId, JSONDocument, UTCDateTime
+from ..db.types import BigId, JSONDocument, UTCDateTime, created_at_column
 
 METRICS = ("duration_seconds", "inserts", "updates", "soft_deletes", "total_rows", "throughput")
 DIRECTIONS = ("both", "spike", "drop")
@@ -45,7 +44,7 @@ anomaly_detection_rule = Table(
         server_default="hour_of_day",
     ),
     Column("active", Boolean, nullable=False, server_default=true()),
-    Column("created_at", UTCDateTime, nullable=False, server_default=func.current_timestamp()),
+    created_at_column(),
     Column("updated_at", UTCDateTime),
     UniqueConstraint("pipeline_id", "metric_field"),
     sqlite_autoincrement=True,
@@ -88,7 +87,7 @@ freshness_pipeline_log = Table(
     Column("used_child_config", Boolean, nullable=False),
     Column("resolved_at", UTCDateTime),
     Column("resolution", String(20), CheckConstraint(enum_check("resolution", ("recovered", "unmonitored")), name="resolution_enum")),
-    Column("created_at", UTCDateTime, nullable=False, server_default=func.current_timestamp()),
+    created_at_column(),
     sqlite_autoincrement=True,
 )
 Index(
@@ -118,7 +117,7 @@ timeliness_pipeline_execution_log = Table(
     Column("used_child_config", Boolean),
     Column("final_status", String(20), CheckConstraint(enum_check("final_status", ("completed", "failed")), name="final_status_enum")),
     Column("resolved_at", UTCDateTime),
-    Column("created_at", UTCDateTime, nullable=False, server_default=func.current_timestamp()),
+    created_at_column(),
 )
 Index(
     "ix_timeliness_pipeline_execution_log_open",

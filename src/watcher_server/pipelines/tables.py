@@ -8,13 +8,12 @@ from sqlalchemy import (
     String,
     Table,
     false,
-    func,
     true,
 )
 
 from ..core.dateparts import DATEPARTS
 from ..db.schema import enum_check, metadata
-from ..db.types import JSONDocument, UTCDateTime
+from ..db.types import JSONDocument, UTCDateTime, created_at_column
 
 
 def _monitoring_columns() -> list:
@@ -42,7 +41,7 @@ pipeline_type = Table(
     Column("id", Integer, primary_key=True),
     Column("name", String(150), nullable=False, unique=True),
     *_monitoring_columns(),
-    Column("created_at", UTCDateTime, nullable=False, server_default=func.current_timestamp()),
+    created_at_column(),
     Column("updated_at", UTCDateTime),
     sqlite_autoincrement=True,
 )
@@ -63,7 +62,7 @@ pipeline = Table(
     Column("load_lineage", Boolean, nullable=False, server_default=true()),
     Column("active", Boolean, nullable=False, server_default=true()),
     Column("input_hash", String(64), nullable=False),
-    Column("created_at", UTCDateTime, nullable=False, server_default=func.current_timestamp()),
+    created_at_column(),
     Column("updated_at", UTCDateTime),
     sqlite_autoincrement=True,
 )
