@@ -134,7 +134,7 @@ async def measure(url: str, args) -> None:
         time.sleep(8)
         started = time.perf_counter()
         cleaned = subprocess.run(
-            [sys.executable, "-m", "watcher_server.cli", "cleanup", "--retention-days", "90", "--batch-size", "5000", "--database-url", url],
+            [sys.executable, "-m", "watcher_server.cli", "cleanup", "--retention-days", "90", "--batch-size", str(args.batch_size), "--database-url", url],
             capture_output=True, text=True, cwd=ROOT,
         )  # fmt: skip
         print(f"cleanup (while the core load runs) took {time.perf_counter() - started:.1f}s:\n{cleaned.stdout}", flush=True)
@@ -149,6 +149,7 @@ def main() -> None:
     parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--skip-build", action="store_true", help="reuse the database of an earlier run")
     parser.add_argument("--checks-only", action="store_true", help="measure the checks and detection, skip the cleanup under load")
+    parser.add_argument("--batch-size", type=int, default=1000, help="cleanup batch size")
     parser.add_argument("--load-seconds", type=int, default=120, help="how long the core load runs around the cleanup")
     args = parser.parse_args()
     url = args.url.rsplit("/", 1)[0] + f"/{DATABASE}" if args.skip_build else asyncio.run(build(args.url))

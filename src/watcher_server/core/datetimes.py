@@ -49,11 +49,9 @@ def format_datetime(value: dt.datetime | None) -> str | None:
     if value is None:
         return None
     if value.tzinfo is not None:
-        value = value.astimezone(UTC)
-    text = value.strftime("%Y-%m-%dT%H:%M:%S")
-    if value.microsecond:
-        text += f".{value.microsecond:06d}"
-    return text + "Z"
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    # isoformat() already omits a zero fraction, and is several times faster than strftime
+    return value.isoformat() + "Z"
 
 
 def format_date(value: dt.date | None) -> str | None:

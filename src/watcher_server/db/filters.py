@@ -1,6 +1,6 @@
 """WHERE clauses that can never turn client input into a database error."""
 
-from sqlalchemy import BigInteger, false
+from sqlalchemy import BigInteger, false, func
 
 from ..core.numbers import INT32_MAX, INT64_MAX
 from ..core.text import contains_pattern
@@ -18,3 +18,14 @@ def contains(column, fragment: str):
     """Case-insensitive literal substring: names are stored lower-case and the fragment is normalised,
     and LIKE's wildcards in the fragment are escaped."""
     return column.like(contains_pattern(fragment), escape="\\")
+
+
+def latest(dialect: str, *columns):
+    """The latest non-null of several timestamp columns, NULL when all are NULL.
+
+    PostgreSQL's GREATEST skips NULLs; SQLite's multi-argument max() returns NULL if any argument is
+    NULL, so each argument there is a COALESCE that only falls back to the others."""
+    if dialect == "postgresql":
+        return func.greatest(*columns)
+    rotations = [func.coalesce(*columns[i:], *columns[:i]) for i in range(len(columns))]
+    return func.max(*rotations)

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, type_coerce, update
 
 from ..alerts import texts
 from ..alerts.service import record_alert
 from ..core.dateparts import add_dateparts
 from ..core.datetimes import format_datetime
 from ..db.engine import Database
+from ..db.filters import latest
 from ..db.locks import exclusive
+from ..db.types import UTCDateTime
 from ..pipelines.tables import pipeline, pipeline_type
 from ..settings import Settings
 from .rules import effective_config, eligible
@@ -20,20 +23,25 @@ from .tables import freshness_pipeline_log as log
 
 TITLE = "Freshness Check - Pipeline DML"
 
-_PIPELINES = select(
-    pipeline.c.id,
-    pipeline.c.name,
-    pipeline.c.active,
-    pipeline.c.freshness_number,
-    pipeline.c.freshness_datepart,
-    pipeline.c.mute_freshness_check,
-    pipeline.c.last_target_insert,
-    pipeline.c.last_target_update,
-    pipeline.c.last_target_soft_delete,
-    pipeline_type.c.freshness_number.label("type_number"),
-    pipeline_type.c.freshness_datepart.label("type_datepart"),
-    pipeline_type.c.mute_freshness_check.label("type_mute"),
-).join(pipeline_type, pipeline_type.c.id == pipeline.c.pipeline_type_id)
+
+@functools.cache
+def _pipelines(dialect: str):
+    last_dml = latest(dialect, pipeline.c.last_target_insert, pipeline.c.last_target_update, pipeline.c.last_target_soft_delete)
+    return select(
+        pipeline.c.id,
+        pipeline.c.name,
+        pipeline.c.active,
+        pipeline.c.freshness_number,
+        pipeline.c.freshness_datepart,
+        pipeline.c.mute_freshness_check,
+        type_coerce(last_dml, UTCDateTime).label("last_dml"),
+        pipeline_type.c.freshness_number.label("type_number"),
+        pipeline_type.c.freshness_datepart.label("type_datepart"),
+        pipeline_type.c.mute_freshness_check.label("type_mute"),
+    ).join(pipeline_type, pipeline_type.c.id == pipeline.c.pipeline_type_id)
+
+
+_OPEN_INCIDENTS = select(log.c.id, log.c.pipeline_id, log.c.last_dml_timestamp, log.c.deadline).where(log.c.resolved_at.is_(None))
 
 _REFRESH = (
     update(log)
@@ -47,21 +55,20 @@ async def run_freshness(db: Database, settings: Settings, now: dt.datetime) -> d
     """Evaluate every pipeline at once, update incidents, and write at most two alerts."""
     async with db.write() as conn:
         await exclusive(conn, "freshness")
-        pipelines = (await conn.execute(_PIPELINES)).all()
-        open_incidents = {row.pipeline_id: row for row in (await conn.execute(select(log).where(log.c.resolved_at.is_(None)))).all()}
+        pipelines = (await conn.execute(_pipelines(conn.dialect.name))).all()
+        open_incidents = {row.pipeline_id: row for row in (await conn.execute(_OPEN_INCIDENTS)).all()}
         evaluated = 0
         stale, fresh, unmonitored = [], [], []
         for row in pipelines:
             config = None
             if eligible(row.mute_freshness_check, row.type_mute, row.active, settings.skip_inactive_pipelines):
                 config = effective_config(row.freshness_number, row.freshness_datepart, row.type_number, row.type_datepart)
-            dml = [t for t in (row.last_target_insert, row.last_target_update, row.last_target_soft_delete) if t is not None]
-            if config is None or not dml:
+            last_dml = row.last_dml  # the latest non-null of the three last_target_* (§10.3)
+            if config is None or last_dml is None:
                 if row.id in open_incidents:
                     unmonitored.append(open_incidents[row.id])
                 continue
             evaluated += 1
-            last_dml = max(dml)
             deadline = add_dateparts(last_dml, config.number, config.datepart)
             if deadline < now:
                 stale.append((row, config, last_dml, deadline))
