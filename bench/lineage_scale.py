@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import statistics
 import subprocess
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+from serving import watcher_server
 
 ROOT = Path(__file__).resolve().parents[1]
 DATABASE = "watcher_lineage_bench"
@@ -138,20 +138,7 @@ def main() -> None:
     addresses = sum(len(v) for v in layers.values())
     print(f"built {addresses:,} addresses and {edge_count:,} edges in {time.perf_counter() - t0:.1f}s")
 
-    server = subprocess.Popen(
-        [sys.executable, "-m", "watcher_server.cli", "serve", "--port", str(args.port), "--log-level", "warning"],
-        env={**os.environ, "WATCHER_DATABASE_URL": url},
-        cwd=ROOT,
-    )
-    base = f"http://127.0.0.1:{args.port}"
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+    with watcher_server(url, args.port) as base:
         rng = random.Random(7)
         with httpx.Client(base_url=base, timeout=60) as http:
             pipeline_id = http.post("/pipeline", json={"name": "new lineage pipeline", "pipeline_type_name": "bench"}).json()["id"]
@@ -185,9 +172,6 @@ def main() -> None:
         print(f"POST /address_lineage (5 sources x 3 targets)        {summary(post_samples)}")
         print(f"GET downstream max_depth=5 ({downstream.size} addresses)   {summary(down_samples)}")
         print(f"GET /lineage-graph/ mid-layer ({graph.size[0]} nodes, {graph.size[1]} edges)  {summary(graph_samples)}")
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 if __name__ == "__main__":

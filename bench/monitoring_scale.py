@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
-import os
 import statistics
 import subprocess
 import sys
@@ -21,12 +19,11 @@ import time
 from pathlib import Path
 
 import asyncpg
-import httpx
+from serving import watcher_server
 
 from watcher_server.core.datetimes import utcnow
 from watcher_server.db.engine import Database, create_engine
 from watcher_server.monitoring.anomalies import detect
-from watcher_server.monitoring.cleanup import cleanup
 from watcher_server.monitoring.freshness import run_freshness
 from watcher_server.monitoring.timeliness import run_timeliness
 from watcher_server.settings import Settings
@@ -112,22 +109,9 @@ async def measure(url: str, args) -> None:
 
     if args.checks_only:
         return
-    port = 8098
-    server = subprocess.Popen(
-        [sys.executable, "-m", "watcher_server.cli", "serve", "--port", str(port), "--workers", "2", "--log-level", "warning"],
-        env={**os.environ, "WATCHER_DATABASE_URL": url, "WATCHER_SCHEDULER_ENABLED": "false"},
-        cwd=ROOT,
-    )
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+    with watcher_server(url, 8098, workers=2, scheduler_enabled="false") as base:
         load = subprocess.Popen(
-            [sys.executable, str(ROOT / "bench" / "core_load.py"), "--url", f"http://127.0.0.1:{port}", "--clients", "20",
+            [sys.executable, str(ROOT / "bench" / "core_load.py"), "--url", base, "--clients", "20",
              "--duration", str(args.load_seconds), "--warmup", "3"],
             cwd=ROOT,
         )  # fmt: skip
@@ -139,9 +123,6 @@ async def measure(url: str, args) -> None:
         )  # fmt: skip
         print(f"cleanup (while the core load runs) took {time.perf_counter() - started:.1f}s:\n{cleaned.stdout}", flush=True)
         load.wait()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def main() -> None:

@@ -22,7 +22,3 @@ async def end(client, execution_id, end_date="2024-01-01T10:05:00Z", ok=True, **
     )
     assert response.status_code == 200, response.text
     return response.json()
-
-
-def error_types(response) -> list[str]:
-    return [e["type"] for e in response.json()["detail"]]

@@ -120,7 +120,7 @@ def build_runner(app: FastAPI, webhook_client: httpx.AsyncClient) -> JobRunner:
     async def prune():
         return await prune_alerts(state.db, state.settings, state.clock())
 
-    runner = JobRunner(state.db, state.settings, {"deliver_alert": deliver, "anomaly_sweep": anomaly_sweep, "prune_alerts": prune})
+    runner = JobRunner(state.db, {"deliver_alert": deliver, "anomaly_sweep": anomaly_sweep, "prune_alerts": prune})
     async def queue_health():
         return await queue_health_check(state)
 

@@ -48,6 +48,11 @@ class ListParams(BaseModel):
         ordering = id_column.desc() if self.order == "desc" else id_column.asc()
         return statement.order_by(ordering).limit(self.limit).offset(self.offset)
 
+    async def fetch(self, db: Database, statement: Select, id_column) -> list:
+        """One page of `statement`, ordered by `id_column`, read in its own transaction."""
+        async with db.read() as conn:
+            return (await conn.execute(self.apply(statement, id_column))).all()
+
 
 Paging = Annotated[ListParams, Query()]
 
@@ -55,9 +60,9 @@ def _query_datetime(value):
     """Query strings are text, so epoch seconds arrive as digits: read those as numbers (§2.6)."""
     if isinstance(value, str):
         try:
-            value = float(value) if value.strip().lstrip("-").replace(".", "", 1).isdigit() else value
+            value = float(value)
         except ValueError:
-            pass
+            pass  # not a number: an ISO-8601 text, parsed below
     return None if value is None else parse_datetime(value)
 
 

@@ -9,7 +9,15 @@ import warnings
 
 import httpx
 import pendulum
-from watcher import Address, AddressLineage, ETLResult, Pipeline, PipelineConfig, Watcher, WatcherContext
+from watcher import (
+    Address,
+    AddressLineage,
+    ETLResult,
+    Pipeline,
+    PipelineConfig,
+    Watcher,
+    WatcherContext,
+)
 
 base_url = sys.argv[1]
 client = Watcher(base_url)

@@ -4,8 +4,8 @@ import asyncio
 import time
 
 import httpx
-from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from watcher_server.db.urls import async_url
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from ..core.datetimes import format_datetime
-
 LEVEL_MARKERS = {
     "info": "ℹ️ *INFO*",
     "warning": "⚠️ *WARNING*",
@@ -46,6 +44,3 @@ def slack_text(level: str, title: str, message: str, details: dict[str, Any] | N
 def pipeline_link(public_url: str, pipeline_id: int) -> str:
     return f"{public_url}/pipeline/{pipeline_id}"
 
-
-def timestamp(value: dt.datetime | None) -> str | None:
-    return format_datetime(value)

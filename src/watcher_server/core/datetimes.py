@@ -52,7 +52,3 @@ def format_datetime(value: dt.datetime | None) -> str | None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     # isoformat() already omits a zero fraction, and is several times faster than strftime
     return value.isoformat() + "Z"
-
-
-def format_date(value: dt.date | None) -> str | None:
-    return None if value is None else value.isoformat()

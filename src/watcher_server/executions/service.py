@@ -68,7 +68,6 @@ _START = (
     )
     .returning(pe.c.id)
 )
-_LOCK_FOR_END = select(pe.c.start_date, pe.c.total_rows, pe.c.pipeline_id).where(pe.c.id == bindparam("id")).with_for_update()
 
 
 def _last_target(column_name: str, counter: str):
@@ -98,6 +97,7 @@ def _end_statement(columns: tuple[str, ...]):
 # PostgreSQL ends in autocommit statements: read the start, then one statement (data-modifying CTE)
 # that updates the execution and advances the pipeline, without BEGIN/COMMIT round trips.
 _READ_FOR_END = select(pe.c.start_date, pe.c.total_rows, pe.c.pipeline_id).where(pe.c.id == bindparam("id"))
+_LOCK_FOR_END = _READ_FOR_END.with_for_update()
 
 
 @functools.lru_cache(maxsize=128)

@@ -18,7 +18,6 @@ from sqlalchemy import update
 from ..core.datetimes import utcnow
 from ..db.engine import Database
 from ..db.upsert import insert_ignoring_conflicts
-from ..settings import Settings
 from .schedule import next_fire, parse_cron
 from .tables import periodic_run
 
@@ -37,9 +36,8 @@ async def claim_tick(db: Database, job: str, scheduled_for: dt.datetime) -> bool
 
 
 class JobRunner:
-    def __init__(self, db: Database, settings: Settings, jobs: dict[str, Job]):
+    def __init__(self, db: Database, jobs: dict[str, Job]):
         self.db = db
-        self.settings = settings
         self.jobs = jobs
         self._locks: dict[str, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
         self._tasks: set[asyncio.Task] = set()
@@ -61,27 +59,22 @@ class JobRunner:
         """Run a job soon (`job` overrides its default function, e.g. with a request's parameters),
         after any run of the same job in progress: runs of one job never overlap."""
         self.pending[name] += 1
-        task = asyncio.get_running_loop().create_task(self._run(name, job or self.jobs[name]))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._run_queued(name, job or self.jobs[name]))
 
-    async def run_now(self, name: str, job: Job):
+    async def run_now(self, name: str, job: Job, queued: bool = False):
+        """Run `job` once no other run of `name` is in progress."""
         async with self._locks[name]:
+            if queued:
+                self.pending[name] -= 1
             self.running[name] += 1
             try:
                 return await job()
             finally:
                 self.running[name] -= 1
 
-    async def _run(self, name: str, job: Job) -> None:
+    async def _run_queued(self, name: str, job: Job) -> None:
         try:
-            async with self._locks[name]:
-                self.pending[name] -= 1
-                self.running[name] += 1
-                try:
-                    await job()
-                finally:
-                    self.running[name] -= 1
+            await self.run_now(name, job, queued=True)
         except Exception:  # a failing job must not take the server down; the next tick retries
             log.exception("job %s failed", name)
 

@@ -54,8 +54,7 @@ async def list_types(db: Database, paging: ListParams, group_name: str | None, n
         statement = statement.where(address_type.c.group_name == group_name)
     if name_contains is not None:
         statement = statement.where(contains(address_type.c.name, name_contains))
-    async with db.read() as conn:
-        return (await conn.execute(paging.apply(statement, address_type.c.id))).all()
+    return await paging.fetch(db, statement, address_type.c.id)
 
 
 async def get_type(db: Database, type_id: int):
@@ -117,13 +116,11 @@ async def list_addresses(db: Database, paging: ListParams, address_type_id: int 
         statement = statement.where(id_equals(address.c.address_type_id, address_type_id))
     if name_contains is not None:
         statement = statement.where(contains(address.c.name, name_contains))
-    async with db.read() as conn:
-        return (await conn.execute(paging.apply(statement, address.c.id))).all()
+    return await paging.fetch(db, statement, address.c.id)
 
 
 async def list_address_names(db: Database, paging: ListParams) -> list:
-    async with db.read() as conn:
-        return (await conn.execute(paging.apply(select(address.c.id, address.c.name), address.c.id))).all()
+    return await paging.fetch(db, select(address.c.id, address.c.name), address.c.id)
 
 
 async def get_address(db: Database, address_id: int):

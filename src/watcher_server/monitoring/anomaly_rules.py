@@ -79,8 +79,7 @@ async def list_rules(db: Database, paging: ListParams, pipeline_id: int | None, 
         statement = statement.where(rule.c.metric_field == metric_field)
     if active is not None:
         statement = statement.where(rule.c.active == active)
-    async with db.read() as conn:
-        return (await conn.execute(paging.apply(statement, rule.c.id))).all()
+    return await paging.fetch(db, statement, rule.c.id)
 
 
 async def get_rule(db: Database, rule_id: int):

@@ -23,6 +23,15 @@ Wait = Annotated[bool, Query(description="Run now and answer with the result ins
 OpenOrResolved = Annotated[Literal["open", "resolved"] | None, BeforeValidator(normalize)]
 
 
+def _in_state(resolved_at, status: str):
+    """`open` incidents have no resolution time yet; `resolved` ones do."""
+    return resolved_at.is_(None) if status == "open" else resolved_at.is_not(None)
+
+
+def _state(resolved_at) -> str:
+    return "open" if resolved_at is None else "resolved"
+
+
 class TimelinessRequest(BaseModel):
     lookback_minutes: int = Field(60, ge=5, le=525_600)
 
@@ -63,16 +72,15 @@ async def freshness_incidents(
     if pipeline_id is not None:
         statement = statement.where(id_equals(incidents.c.pipeline_id, pipeline_id))
     if status is not None:
-        statement = statement.where(incidents.c.resolved_at.is_(None) if status == "open" else incidents.c.resolved_at.is_not(None))
+        statement = statement.where(_in_state(incidents.c.resolved_at, status))
     if since is not None:
         statement = statement.where(incidents.c.created_at >= since)
-    async with db.read() as conn:
-        rows = (await conn.execute(paging.apply(statement, incidents.c.id))).all()
+    rows = await paging.fetch(db, statement, incidents.c.id)
     return JSON(
         [
             {
                 "id": r.id, "pipeline_id": r.pipeline_id, "pipeline_name": r.pipeline_name,
-                "status": "open" if r.resolved_at is None else "resolved",
+                "status": _state(r.resolved_at),
                 "last_dml_timestamp": format_datetime(r.last_dml_timestamp), "deadline": format_datetime(r.deadline),
                 "freshness_number": r.freshness_number, "freshness_datepart": r.freshness_datepart,
                 "used_child_config": r.used_child_config, "evaluation_timestamp": format_datetime(r.evaluation_timestamp),
@@ -103,16 +111,15 @@ async def timeliness_log(
     if execution_status is not None:
         statement = statement.where(entries.c.execution_status == execution_status)
     if status is not None:
-        statement = statement.where(entries.c.resolved_at.is_(None) if status == "open" else entries.c.resolved_at.is_not(None))
+        statement = statement.where(_in_state(entries.c.resolved_at, status))
     if since is not None:
         statement = statement.where(entries.c.created_at >= since)
-    async with db.read() as conn:
-        rows = (await conn.execute(paging.apply(statement, entries.c.pipeline_execution_id))).all()
+    rows = await paging.fetch(db, statement, entries.c.pipeline_execution_id)
     return JSON(
         [
             {
                 "pipeline_execution_id": r.pipeline_execution_id, "pipeline_id": r.pipeline_id, "pipeline_name": r.pipeline_name,
-                "execution_status": r.execution_status, "status": "open" if r.resolved_at is None else "resolved",
+                "execution_status": r.execution_status, "status": _state(r.resolved_at),
                 "duration_seconds": r.duration_seconds, "seconds_threshold": r.seconds_threshold,
                 "timely_number": r.timely_number, "timely_datepart": r.timely_datepart,
                 "used_child_config": r.used_child_config, "final_status": r.final_status,

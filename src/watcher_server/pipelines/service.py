@@ -45,8 +45,7 @@ async def list_types(db: Database, paging: ListParams, name_contains: str | None
     statement = select(pipeline_type)
     if name_contains is not None:
         statement = statement.where(contains(pipeline_type.c.name, name_contains))
-    async with db.read() as conn:
-        return (await conn.execute(paging.apply(statement, pipeline_type.c.id))).all()
+    return await paging.fetch(db, statement, pipeline_type.c.id)
 
 
 async def get_type(db: Database, type_id: int):
@@ -162,8 +161,7 @@ async def list_pipelines(
         statement = statement.where(pipeline.c.active == active)
     if name_contains is not None:
         statement = statement.where(contains(pipeline.c.name, name_contains))
-    async with db.read() as conn:
-        return (await conn.execute(paging.apply(statement, pipeline.c.id))).all()
+    return await paging.fetch(db, statement, pipeline.c.id)
 
 
 async def get_pipeline(db: Database, pipeline_id: int):

@@ -1,0 +1,38 @@
+"""A `watcher serve` process on loopback for the scale benchmarks, ready when the block starts."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextlib.contextmanager
+def watcher_server(database_url: str, port: int, workers: int = 1, **settings):
+    """Yields the base URL; settings become WATCHER_* variables. Stops the server on exit."""
+    env = {**os.environ, "WATCHER_DATABASE_URL": database_url, **{f"WATCHER_{k.upper()}": str(v) for k, v in settings.items()}}
+    command = [sys.executable, "-m", "watcher_server.cli", "serve", "--port", str(port), "--workers", str(workers), "--log-level", "warning"]
+    server = subprocess.Popen(command, env=env, cwd=ROOT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        else:
+            raise SystemExit(f"watcher serve did not become ready on {base}")
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
