@@ -22,3 +22,11 @@ async def end(client, execution_id, end_date="2024-01-01T10:05:00Z", ok=True, **
     )
     assert response.status_code == 200, response.text
     return response.json()
+
+
+async def stale_pipeline(client, name: str) -> int:
+    """A pipeline due within an hour whose only load was in January 2025: stale at any later 'now'."""
+    pipeline_id = await create_pipeline(client, name, "t", freshness_number=1, freshness_datepart="hour")
+    execution = await start(client, pipeline_id, start_date="2025-01-01T00:00:00Z")
+    await end(client, execution, end_date="2025-01-01T01:00:00Z", inserts=5)
+    return pipeline_id

@@ -42,13 +42,10 @@ def serve(host: str, port: int, workers: int, database_url: str | None, log_leve
     """Apply migrations, then serve the API (default database: ./watcher.db)."""
     import uvicorn
 
-    from .db.migrate import upgrade
-
     if database_url:
         os.environ["WATCHER_DATABASE_URL"] = database_url
     settings = _load_settings()
-    click.echo(f"watcher: applying migrations to {_redacted(settings.database_url)}", err=True)
-    upgrade(settings.database_url)
+    _prepare_database(settings)
     click.echo(f"watcher: serving on http://{host}:{port} (docs at /docs)", err=True)
     uvicorn.run(
         "watcher_server.app:app_factory",
@@ -60,6 +57,60 @@ def serve(host: str, port: int, workers: int, database_url: str | None, log_leve
         access_log=access_log,
         proxy_headers=True,
     )
+
+
+def _prepare_database(settings: Settings) -> None:
+    """Our migrations, plus Procrastinate's job tables in scale-out mode."""
+    from .db.migrate import upgrade
+
+    click.echo(f"watcher: applying migrations to {_redacted(settings.database_url)}", err=True)
+    upgrade(settings.database_url)
+    if settings.job_queue == "procrastinate":
+        import asyncio
+
+        from .jobs.scale_out import apply_queue_schema
+
+        asyncio.run(apply_queue_schema(settings))
+
+
+@main.command(epilog=_settings_help())
+@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64), help="Jobs run at once by this worker.")
+@click.option("--database-url", envvar="WATCHER_DATABASE_URL", default=None, help="Overrides WATCHER_DATABASE_URL.")
+@click.option("--log-level", default="info", show_default=True, type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+def worker(concurrency: int, database_url: str | None, log_level: str) -> None:
+    """Run background jobs in scale-out mode (PostgreSQL): checks on their cron schedules, anomaly
+    detection, alert delivery. Start any number; each tick runs once across all of them.
+
+    Requires WATCHER_JOB_QUEUE=procrastinate here and on every `watcher serve`. SIGTERM or Ctrl-C
+    stops taking jobs and lets running ones finish."""
+    import asyncio
+    import logging
+
+    import httpx
+
+    from .db.engine import Database, create_engine
+    from .jobs.registry import Services
+    from .jobs.scale_out import run_worker
+
+    if database_url:
+        os.environ["WATCHER_DATABASE_URL"] = database_url
+    os.environ.setdefault("WATCHER_JOB_QUEUE", "procrastinate")
+    settings = _load_settings()
+    if settings.job_queue != "procrastinate":
+        raise click.ClickException("`watcher worker` needs WATCHER_JOB_QUEUE=procrastinate (and a PostgreSQL database)")
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _prepare_database(settings)
+
+    async def run() -> None:
+        db = Database(create_engine(settings.database_url, pool_size=concurrency + 2, max_overflow=2))
+        try:
+            async with httpx.AsyncClient() as client:
+                await run_worker(settings, Services(db=db, settings=settings, webhook_client=client), concurrency)
+        finally:
+            await db.dispose()
+
+    click.echo(f"watcher: worker on {_redacted(settings.database_url)}, {concurrency} jobs at once", err=True)
+    asyncio.run(run())
 
 
 @main.group()
@@ -84,9 +135,13 @@ def upgrade(database_url: str | None, revision: str) -> None:
 @main.command(epilog=_settings_help())
 @click.option("--retention-days", required=True, type=click.IntRange(90, 36_500), help="Keep this many days (90-36500).")
 @click.option("--batch-size", default=10_000, show_default=True, type=click.IntRange(1, 100_000), help="Executions per committed batch.")
+@click.option(
+    "--pause-ratio", default=1.0, show_default=True, type=click.FloatRange(0, 100),
+    help="Rest this many times each batch's duration before the next (1 = delete at most half the time; 0 = full speed).",
+)  # fmt: skip
 @click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
 @click.option("--database-url", envvar="WATCHER_DATABASE_URL", default=None, help="Overrides WATCHER_DATABASE_URL.")
-def cleanup(retention_days: int, batch_size: int, dry_run: bool, database_url: str | None) -> None:
+def cleanup(retention_days: int, batch_size: int, pause_ratio: float, dry_run: bool, database_url: str | None) -> None:
     """Delete executions older than the retention (and their logs) in committed batches.
 
     Safe while pipelines keep writing: nothing younger than the cutoff is touched."""
@@ -109,7 +164,7 @@ def cleanup(retention_days: int, batch_size: int, dry_run: bool, database_url: s
             total = await count_old_executions(db, cutoff)
             click.echo(f"cutoff {cutoff:%Y-%m-%d %H:%M} UTC: {total} executions started on or before it", err=True)
             with click.progressbar(length=total, label="deleting executions", file=sys.stderr) as bar:
-                return await run_cleanup(db, now, retention_days, batch_size, dry_run, progress=bar.update)
+                return await run_cleanup(db, now, retention_days, batch_size, dry_run, progress=bar.update, pause_ratio=pause_ratio)
         finally:
             await db.dispose()
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .db.urls import async_url
@@ -40,6 +41,11 @@ class Settings(BaseSettings):
     alert_retention_days: int = Field(90, ge=1, description="Alert history older than this is pruned.")
     auto_create_anomaly_detection_rules: bool = Field(False, description="Give each new pipeline one active rule per metric.")
     scheduler_enabled: bool = Field(True, description="Run scheduled checks and alert delivery inside `watcher serve`.")
+    job_queue: Literal["embedded", "procrastinate"] = Field(
+        "embedded",
+        description="Where background jobs run: 'embedded' (inside `watcher serve`) or 'procrastinate' "
+        "(scale-out, PostgreSQL only: `watcher worker` processes run them).",
+    )
 
     @field_validator("freshness_check_schedule", "timeliness_check_schedule", "queue_health_check_schedule")
     @classmethod
@@ -65,6 +71,12 @@ class Settings(BaseSettings):
     def _database_url_is_supported(cls, value: str) -> str:
         async_url(value)  # raises with a message naming the fix
         return value
+
+    @model_validator(mode="after")
+    def _scale_out_needs_postgresql(self) -> Settings:
+        if self.job_queue == "procrastinate" and not self.database_url.lower().startswith("postgres"):
+            raise ValueError("WATCHER_JOB_QUEUE=procrastinate needs a PostgreSQL WATCHER_DATABASE_URL; use 'embedded' with SQLite")
+        return self
 
     @cached_property
     def write_tokens(self) -> tuple[str, ...]:

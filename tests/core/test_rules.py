@@ -120,6 +120,13 @@ def test_format_datetime_shows_fraction_only_when_non_zero():
     assert format_datetime(None) is None
 
 
+def test_format_datetime_reads_any_timezone_as_utc():
+    plus_two = dt.timezone(dt.timedelta(hours=2))
+    assert format_datetime(dt.datetime(2024, 1, 1, 12, 0, tzinfo=plus_two)) == "2024-01-01T10:00:00Z"
+    assert format_datetime(dt.datetime(2024, 1, 1, 12, 0, 0, 5, tzinfo=dt.timezone.utc)) == "2024-01-01T12:00:00.000005Z"
+    assert format_datetime(dt.datetime(2024, 1, 1, 12, 0)) == "2024-01-01T12:00:00Z"  # naive: already UTC
+
+
 def test_config_hash_is_sha256_of_sorted_compact_utf8_json():
     import hashlib
 

@@ -9,7 +9,7 @@ from watcher_server.db.schema import load_all_tables
 CONTRACT_TABLES = {
     "pipeline_type", "pipeline", "pipeline_execution", "pipeline_execution_closure", "address_type", "address",
     "address_lineage", "anomaly_detection_rule", "anomaly_detection_result",
-    "freshness_pipeline_log", "timeliness_pipeline_execution_log", "alert", "alert_subject", "periodic_run",
+    "freshness_pipeline_log", "timeliness_pipeline_execution_log", "alert", "alert_subject", "periodic_run", "check_run",
 }  # fmt: skip
 
 

@@ -152,3 +152,20 @@ async def test_auto_created_rules_come_with_new_pipelines_only(app, client):
     assert {r["pipeline_id"] for r in rules} == {pid}
     assert sorted(r["metric_field"] for r in rules) == ["duration_seconds", "inserts", "soft_deletes", "throughput", "total_rows", "updates"]
     assert all((r["active"], r["z_threshold"], r["minimum_executions"]) == (True, 3.0, 30) for r in rules)
+
+
+async def test_rules_with_different_lookbacks_and_seasons_each_get_their_own_baseline(app, client):
+    app.state.clock = lambda: NOW
+    pid = await create_pipeline(client, "p")
+    runs = [(day, 10, 500, 10) for day in range(1, 11)] + [(day, 10, 100, 1000) for day in range(20, 25)]
+    runs += [(22, 3, 500, 10), (23, 3, 500, 10), (25, 10, 10_000, 5000)]
+    for day, hour, total_rows, inserts in runs:
+        begin = dt.datetime(2025, 3, day, hour, 0, tzinfo=UTC)
+        execution = await start(client, pid, start_date=begin.isoformat())
+        await end(client, execution, end_date=(begin + dt.timedelta(minutes=10)).isoformat(), total_rows=total_rows, inserts=inserts)
+    # rules after the history, so no run of it is checked (and flagged) on its own end
+    await _rule(client, pid, metric_field="total_rows", z_threshold=3, seasonality="none", lookback_days=30)
+    await _rule(client, pid, metric_field="inserts", z_threshold=3, seasonality="hour_of_day", lookback_days=7)
+    outcome = await _detect(client, execution)
+    counts = {a["metric_field"]: a["context"]["execution_count"] for a in outcome["anomalies"]}
+    assert counts == {"total_rows": 17, "inserts": 5}  # 30 days in every hour; 7 days at 10:00 only

@@ -132,3 +132,31 @@ async def test_incident_filters(app, client):
     assert len((await client.get("/freshness", params={"pipeline_id": 1, "since": "2025-03-01"})).json()) == 1
     assert (await client.get("/freshness", params={"pipeline_id": 2**40})).json() == []
     assert (await client.get("/freshness", params={"status": "maybe"})).status_code == 422
+
+
+async def test_changing_the_threshold_of_an_open_incident_moves_its_deadline(app, client):
+    pid = await _pipeline_with_dml(client, freshness_number=1, freshness_datepart="hour")
+    at(app, T0 + dt.timedelta(days=3))
+    assert (await run(client))["failing"][0]["deadline"] == "2025-03-01T09:00:00Z"
+    await client.patch("/pipeline", json={"id": pid, "freshness_number": 1, "freshness_datepart": "day"})
+    again = (await run(client))["failing"][0]
+    assert (again["deadline"], again["freshness_datepart"], again["new"]) == ("2025-03-02T08:00:00Z", "day", False)
+    assert (await client.get("/freshness")).json()[0]["deadline"] == "2025-03-02T08:00:00Z"
+    await client.patch("/pipeline", json={"id": pid, "freshness_number": 1, "freshness_datepart": "quarter"})
+    recovered = await run(client)  # 2025-06-01 is after "now": the same incident recovers
+    assert recovered["failing"] == [] and [r["pipeline_id"] for r in recovered["recovered"]] == [pid]
+
+
+async def test_resolved_incidents_keep_the_time_of_the_run_that_resolved_them(app, client):
+    pid = await _pipeline_with_dml(client, freshness_number=1, freshness_datepart="hour")
+    at(app, T0 + dt.timedelta(hours=5))
+    await run(client)
+    await client.patch("/pipeline", json={"id": pid, "mute_freshness_check": True})
+    at(app, T0 + dt.timedelta(hours=6))
+    await run(client)
+    at(app, T0 + dt.timedelta(hours=7))
+    await run(client)
+    incident = (await client.get("/freshness")).json()[0]
+    assert (incident["status"], incident["last_evaluated_at"], incident["resolved_at"]) == (
+        "resolved", "2025-03-01T14:00:00Z", "2025-03-01T14:00:00Z",
+    )  # fmt: skip

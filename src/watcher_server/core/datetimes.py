@@ -48,6 +48,8 @@ def format_datetime(value: dt.datetime | None) -> str | None:
     """UTC, ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z``; the fraction only when non-zero."""
     if value is None:
         return None
+    if value.tzinfo is UTC:  # what the database layer returns: drop the "+00:00" suffix
+        return value.isoformat()[:-6] + "Z"
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     # isoformat() already omits a zero fraction, and is several times faster than strftime

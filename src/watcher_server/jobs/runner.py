@@ -1,4 +1,4 @@
-"""The embedded runner: cron ticks claimed once per database, queued checks, alert delivery.
+"""The embedded runner: cron ticks claimed once per database, queued jobs, sweeps, all in-process.
 
 Truth lives in the domain tables (incidents, alert rows, periodic_run claims), so the runner only
 decides *when* work runs; a lost trigger is picked up by the next tick or sweep.
@@ -11,19 +11,21 @@ import collections
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from typing import Any
 
 from sqlalchemy import update
 
 from ..core.datetimes import utcnow
 from ..db.engine import Database
 from ..db.upsert import insert_ignoring_conflicts
+from .registry import Services, run_job
 from .schedule import next_fire, parse_cron
 from .tables import periodic_run
 
 log = logging.getLogger("watcher.jobs")
 
-Job = Callable[[], Awaitable[object]]
+FAILURE_WINDOW_SECONDS = 24 * 3600
 
 
 async def claim_tick(db: Database, job: str, scheduled_for: dt.datetime) -> bool:
@@ -35,56 +37,62 @@ async def claim_tick(db: Database, job: str, scheduled_for: dt.datetime) -> bool
         return (await conn.execute(statement)).rowcount == 1
 
 
+class QueueSnapshot(dict):
+    """{job: {"pending": n, "running": n, "failed_last_24h": n}}"""
+
+
 class JobRunner:
-    def __init__(self, db: Database, jobs: dict[str, Job]):
-        self.db = db
-        self.jobs = jobs
+    """Runs jobs inside this process; runs of one job never overlap."""
+
+    def __init__(self, services: Services):
+        self.services = services
         self._locks: dict[str, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
         self._tasks: set[asyncio.Task] = set()
         self.pending: dict[str, int] = collections.Counter()
         self.running: dict[str, int] = collections.Counter()
+        self._failures: dict[str, collections.deque] = collections.defaultdict(collections.deque)
 
-    def delivering(self, check: Job) -> Job:
-        """The check, followed by alert delivery when it created alerts."""
-
-        async def run():
-            result = await check()
-            if isinstance(result, dict) and result.get("alerts_created"):
-                self.enqueue("deliver_alert")
-            return result
-
-        return run
-
-    def enqueue(self, name: str, job: Job | None = None) -> None:
-        """Run a job soon (`job` overrides its default function, e.g. with a request's parameters),
-        after any run of the same job in progress: runs of one job never overlap."""
+    def enqueue(self, name: str, **kwargs: Any) -> None:
+        """Run a job soon, after any run of the same job in progress."""
         self.pending[name] += 1
-        self._spawn(self._run_queued(name, job or self.jobs[name]))
+        self._spawn(self._run_queued(name, kwargs))
 
-    async def run_now(self, name: str, job: Job, queued: bool = False):
-        """Run `job` once no other run of `name` is in progress."""
+    async def run_now(self, name: str, _queued: bool = False, **kwargs: Any) -> Any:
+        """Run a job once no other run of it is in progress, and return its result."""
         async with self._locks[name]:
-            if queued:
+            if _queued:
                 self.pending[name] -= 1
             self.running[name] += 1
             try:
-                return await job()
+                return await run_job(self.services, name, **kwargs)
+            except Exception:
+                self._failures[name].append(time.monotonic())
+                raise
             finally:
                 self.running[name] -= 1
 
-    async def _run_queued(self, name: str, job: Job) -> None:
+    async def snapshot(self) -> dict[str, dict[str, int]]:
+        horizon = time.monotonic() - FAILURE_WINDOW_SECONDS
+        for times in self._failures.values():
+            while times and times[0] < horizon:
+                times.popleft()
+        names = set(self.pending) | set(self.running) | set(self._failures)
+        return {
+            name: {"pending": self.pending.get(name, 0), "running": self.running.get(name, 0), "failed_last_24h": len(self._failures[name])}
+            for name in names
+        }
+
+    async def _run_queued(self, name: str, kwargs: dict[str, Any]) -> None:
         try:
-            await self.run_now(name, job, queued=True)
-        except Exception:  # a failing job must not take the server down; the next tick retries
+            await self.run_now(name, _queued=True, **kwargs)
+        except Exception:  # a failing job must not take the server down; the next tick or sweep retries
             log.exception("job %s failed", name)
 
-    def start_schedules(self, schedules: dict[str, str]) -> None:
+    def start(self, schedules: dict[str, str], loops: tuple[tuple[str, float], ...]) -> None:
         for name, expression in schedules.items():
-            if expression:
-                self._spawn(self._tick_loop(name, expression))
-
-    def start_loop(self, name: str, every_seconds: float) -> None:
-        self._spawn(self._every(name, every_seconds))
+            self._spawn(self._tick_loop(name, expression))
+        for name, every_seconds in loops:
+            self._spawn(self._every(name, every_seconds))
 
     def _spawn(self, coroutine) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -97,26 +105,27 @@ class JobRunner:
             tick = next_fire(trigger, utcnow())
             await asyncio.sleep(max(0.0, (tick - utcnow()).total_seconds()))
             try:
-                if await claim_tick(self.db, name, tick):
-                    self.enqueue(name, self._recorded(name, tick))
+                if await claim_tick(self.services.db, name, tick):
+                    self.pending[name] += 1
+                    self._spawn(self._run_tick(name, tick))
             except Exception:
                 log.exception("could not claim tick %s of %s", tick, name)
 
-    def _recorded(self, name: str, tick: dt.datetime) -> Job:
+    async def _run_tick(self, name: str, tick: dt.datetime) -> None:
         """The job, then its outcome written on the tick's claim row."""
-
-        async def run():
-            outcome = await self.jobs[name]()
-            summary = {k: v for k, v in (outcome or {}).items() if isinstance(v, (str, int, float, bool))} if isinstance(outcome, dict) else None
-            async with self.db.write() as conn:
+        try:
+            outcome = await self.run_now(name, _queued=True)
+        except Exception:
+            log.exception("job %s failed", name)
+            outcome = {"status": "failed"}
+        summary = {k: v for k, v in outcome.items() if isinstance(v, (str, int, float, bool))} if isinstance(outcome, dict) else None
+        with contextlib.suppress(Exception):
+            async with self.services.db.write() as conn:
                 await conn.execute(
                     update(periodic_run)
                     .where(periodic_run.c.job == name, periodic_run.c.scheduled_for == tick)
                     .values(finished_at=utcnow(), outcome=summary)
                 )
-            return outcome
-
-        return run
 
     async def _every(self, name: str, every_seconds: float) -> None:
         while True:

@@ -20,9 +20,10 @@ router = api_router(tags=["jobs"])
 JOBS = ("detect_anomalies", "freshness_check", "timeliness_check", "deliver_alert")
 
 
-async def _pending(state) -> tuple[dict[str, int], float | None]:
-    """Pending work: queued runs in this process plus what the domain tables say is still to do."""
-    counts = {job: state.jobs.pending.get(job, 0) for job in JOBS}
+async def _pending(state) -> tuple[dict[str, int], float | None, dict]:
+    """Pending work: what the queue holds plus what the domain tables say is still to do."""
+    queue = await state.jobs.snapshot()
+    counts = {job: queue.get(job, {}).get("pending", 0) for job in JOBS}
     now = utcnow()
     async with state.db.read() as conn:
         undelivered = (
@@ -45,7 +46,7 @@ async def _pending(state) -> tuple[dict[str, int], float | None]:
     counts["detect_anomalies"] = max(counts["detect_anomalies"], unchecked[0])
     oldest = [t for t in (undelivered[1], unchecked[1]) if t is not None]
     age = (now - min(oldest)).total_seconds() if oldest and sum(counts.values()) else None
-    return counts, age
+    return counts, age, queue
 
 
 def _level(settings, total: int, ok: str) -> str:
@@ -57,7 +58,7 @@ def _level(settings, total: int, ok: str) -> str:
 async def queue_health_check(state) -> dict:
     """One queue/opened alert when pending work reaches the warning threshold, one queue/recovered
     when it drops back below it; the last queue alert is the state, so restarts change nothing."""
-    counts, _age = await _pending(state)
+    counts, _age, _queue = await _pending(state)
     total = sum(counts.values())
     level = _level(state.settings, total, "ok")
     by_type = ", ".join(f"{job}: {n}" for job, n in counts.items() if n) or "none"
@@ -82,16 +83,22 @@ async def queue_health_check(state) -> dict:
 
 @router.get("/jobs/status")
 async def jobs_status(request: Request):
-    counts, age = await _pending(request.app.state)
-    running = request.app.state.jobs.running
+    counts, age, queue = await _pending(request.app.state)
     total = sum(counts.values())
     return JSON(
         {
             "status": _level(request.app.state.settings, total, "ok"),
             "total_pending": total,
-            "total_running": sum(running.get(job, 0) for job in JOBS),
+            "total_running": sum(queue.get(job, {}).get("running", 0) for job in JOBS),
             "oldest_pending_seconds": None if age is None else round(age, 1),
-            "jobs": {job: {"pending": counts[job], "running": running.get(job, 0), "failed_last_24h": 0} for job in JOBS},
+            "jobs": {
+                job: {
+                    "pending": counts[job],
+                    "running": queue.get(job, {}).get("running", 0),
+                    "failed_last_24h": queue.get(job, {}).get("failed_last_24h", 0),
+                }
+                for job in JOBS
+            },
         }
     )
 
@@ -99,7 +106,7 @@ async def jobs_status(request: Request):
 @router.post("/celery/monitor-queue")
 async def monitor_queue(request: Request):
     """Kept for old clients: the queue summary in the reference's shape. Never sends an alert."""
-    counts, _age = await _pending(request.app.state)
+    counts, _age, _queue = await _pending(request.app.state)
     total = sum(counts.values())
     raw: dict[str, Any] = {
         "detect_anomalies_task": counts["detect_anomalies"], "timeliness_check_task": counts["timeliness_check"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import math
 import statistics
@@ -49,21 +50,32 @@ def _number(value) -> float | None:
     return None if value is None else float(value)
 
 
-async def _baseline(conn: AsyncConnection, execution, active_rule, now: dt.datetime) -> list[float]:
-    metric = pe.c[active_rule.metric_field]
-    statement = select(metric, pe.c.anomaly_flags).where(
-        pe.c.pipeline_id == execution.pipeline_id,
-        pe.c.id != execution.id,
-        pe.c.completed_successfully.is_(True),
-        pe.c.end_date.is_not(None),
-        pe.c.end_date >= now - dt.timedelta(days=active_rule.lookback_days),
-        metric.is_not(None),
-    )
-    season = SEASON_COLUMN.get(active_rule.seasonality)
-    if season is not None:
-        statement = statement.where(pe.c[season] == getattr(execution, season))
-    rows = (await conn.execute(statement)).all()
-    return [float(value) for value, flags in rows if not (flags or {}).get(active_rule.metric_field) is True]
+async def _baselines(conn: AsyncConnection, execution, rules, now: dt.datetime) -> dict[int, list[float]]:
+    """Each rule's baseline: the pipeline's other successful runs that ended within the rule's
+    lookback (in the same season), with a value, not flagged for that metric. Rules sharing a
+    lookback and seasonality share one query (six rules on one pipeline: one round trip)."""
+    groups: dict[tuple[int, str | None], list] = collections.defaultdict(list)
+    for active_rule in rules:
+        groups[(active_rule.lookback_days, SEASON_COLUMN.get(active_rule.seasonality))].append(active_rule)
+    baselines = {}
+    for (lookback_days, season), members in groups.items():
+        metrics = list(dict.fromkeys(member.metric_field for member in members))
+        statement = select(pe.c.anomaly_flags, *(pe.c[m] for m in metrics)).where(
+            pe.c.pipeline_id == execution.pipeline_id,
+            pe.c.id != execution.id,
+            pe.c.completed_successfully.is_(True),
+            pe.c.end_date.is_not(None),
+            pe.c.end_date >= now - dt.timedelta(days=lookback_days),
+        )
+        if season is not None:
+            statement = statement.where(pe.c[season] == getattr(execution, season))
+        rows = (await conn.execute(statement)).all()
+        for member in members:
+            column = metrics.index(member.metric_field) + 1
+            baselines[member.id] = [
+                float(row[column]) for row in rows if row[column] is not None and (row[0] or {}).get(member.metric_field) is not True
+            ]
+    return baselines
 
 
 async def detect(db: Database, settings: Settings, execution_id: int, now: dt.datetime) -> dict[str, Any]:
@@ -84,12 +96,13 @@ async def detect(db: Database, settings: Settings, execution_id: int, now: dt.da
         already = set((await conn.execute(select(result.c.rule_id).where(result.c.pipeline_execution_id == execution.id))).scalars())
         flags = dict(execution.anomaly_flags or {})
         anomalies, skipped, first_time = [], [], []
+        baselines = await _baselines(conn, execution, [r for r in rules if getattr(execution, r.metric_field) is not None], now)
         for active_rule in rules:
             value = _number(getattr(execution, active_rule.metric_field))
             if value is None:
                 skipped.append({"rule_id": active_rule.id, "metric_field": active_rule.metric_field, "reason": "no_value"})
                 continue
-            baseline = await _baseline(conn, execution, active_rule, now)
+            baseline = baselines[active_rule.id]
             if len(baseline) < active_rule.minimum_executions:
                 skipped.append({"rule_id": active_rule.id, "metric_field": active_rule.metric_field, "reason": "insufficient_history"})
                 continue

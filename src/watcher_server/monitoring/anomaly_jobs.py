@@ -7,16 +7,12 @@ import datetime as dt
 from sqlalchemy import select
 
 from ..executions.tables import pipeline_execution as pe
-from .anomalies import detect
 
 SWEEP_WINDOW = dt.timedelta(days=1)
 
 
 def queue_detection(state, execution_id: int) -> None:
-    async def job():
-        return await detect(state.db, state.settings, execution_id, state.clock())
-
-    state.jobs.enqueue("detect_anomalies", state.jobs.delivering(job))
+    state.jobs.enqueue("detect_anomalies", execution_id=execution_id)
 
 
 async def sweep(state) -> int:

@@ -12,7 +12,7 @@ from ..core.fields import Id
 from ..http import DB, JSON, DatetimeQuery, Paging, api_router
 from ..pipelines.schemas import IdResponse
 from . import anomaly_rules
-from .anomalies import detect, list_results, render_result, unflag
+from .anomalies import list_results, render_result, unflag
 from .anomaly_rules import Metric, RuleCreate, RuleUpdate, render_rule
 
 router = api_router(tags=["anomalies"])
@@ -57,15 +57,11 @@ async def patch_rule(body: RuleUpdate, request: Request, db: DB):
 @router.post("/detect_anomalies")
 async def detect_anomalies(body: DetectRequest, request: Request, wait: Annotated[bool, Query()] = False):
     """Run detection for one execution (backfills); `?wait=true` answers with the outcome."""
-    state = request.app.state
-
-    async def job():
-        return await detect(state.db, state.settings, body.pipeline_execution_id, state.clock())
-
+    jobs = request.app.state.jobs
     if not wait:
-        state.jobs.enqueue("detect_anomalies", state.jobs.delivering(job))
+        jobs.enqueue("detect_anomalies", execution_id=body.pipeline_execution_id)
         return JSON({"status": "queued"})
-    outcome = await state.jobs.run_now("detect_anomalies", state.jobs.delivering(job))
+    outcome = await jobs.run_now("detect_anomalies", execution_id=body.pipeline_execution_id)
     outcome.pop("alerts_created", None)
     return JSON(outcome)
 

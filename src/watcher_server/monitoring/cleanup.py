@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
 from collections.abc import Callable
 
 from sqlalchemy import and_, delete, func, select
@@ -45,17 +47,27 @@ async def cleanup(
     batch_size: int = 10_000,
     dry_run: bool = False,
     progress: Callable[[int], None] = lambda _deleted: None,
+    pause_ratio: float = 1.0,
 ) -> dict[str, int]:
+    """`pause_ratio`: after each batch, rest `ratio` x the batch's duration, so the pipelines writing
+    meanwhile keep most of the machine (1.0 = cleanup works at most half the time)."""
     cutoff = cutoff_for(now, retention_days)
     totals = dict.fromkeys(KEYS, 0)
     if dry_run:
         return await _dry_run(db, cutoff)
-    while True:  # executions, oldest ids first, selected by date only
+    after = 0  # a cursor, not a selection: every row deleted is chosen by its start_date alone
+    while True:  # executions, oldest ids first
+        started = time.perf_counter()
         async with db.write() as conn:
             await exclusive(conn, "cleanup")
-            ids = (await conn.execute(select(pe.c.id).where(pe.c.start_date <= cutoff).order_by(pe.c.id).limit(batch_size))).scalars().all()
+            ids = (
+                await conn.execute(
+                    select(pe.c.id).where(pe.c.start_date <= cutoff, pe.c.id > after).order_by(pe.c.id).limit(batch_size)
+                )
+            ).scalars().all()  # fmt: skip
             if not ids:
                 break
+            after = ids[-1]
             totals["total_timeliness_pipeline_execution_logs_deleted"] += await _delete(
                 conn, timeliness_pipeline_execution_log, timeliness_pipeline_execution_log.c.pipeline_execution_id.in_(ids)
             )
@@ -69,6 +81,7 @@ async def cleanup(
             totals["total_pipeline_execution_closure_child_deleted"] += await _delete(conn, closure, closure.c.child_execution_id.in_(ids))
             totals["total_pipeline_executions_deleted"] += await _delete(conn, pe, pe.c.id.in_(ids))
         progress(len(ids))
+        await asyncio.sleep((time.perf_counter() - started) * pause_ratio)
     while True:  # resolved freshness incidents; open ones are never deleted
         async with db.write() as conn:
             log = freshness_pipeline_log

@@ -6,7 +6,7 @@ import datetime as dt
 import functools
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, type_coerce, update
+from sqlalchemy import and_, bindparam, case, insert, or_, select, type_coerce, update
 
 from ..alerts import texts
 from ..alerts.service import record_alert
@@ -18,103 +18,108 @@ from ..db.locks import exclusive
 from ..db.types import UTCDateTime
 from ..pipelines.tables import pipeline, pipeline_type
 from ..settings import Settings
-from .rules import effective_config, eligible
+from .rules import effective_config_columns, eligible_condition
+from .tables import check_run
 from .tables import freshness_pipeline_log as log
 
 TITLE = "Freshness Check - Pipeline DML"
 
 
 @functools.cache
-def _pipelines(dialect: str):
-    last_dml = latest(dialect, pipeline.c.last_target_insert, pipeline.c.last_target_update, pipeline.c.last_target_soft_delete)
-    return select(
-        pipeline.c.id,
-        pipeline.c.name,
-        pipeline.c.active,
-        pipeline.c.freshness_number,
-        pipeline.c.freshness_datepart,
-        pipeline.c.mute_freshness_check,
-        type_coerce(last_dml, UTCDateTime).label("last_dml"),
-        pipeline_type.c.freshness_number.label("type_number"),
-        pipeline_type.c.freshness_datepart.label("type_datepart"),
-        pipeline_type.c.mute_freshness_check.label("type_mute"),
-    ).join(pipeline_type, pipeline_type.c.id == pipeline.c.pipeline_type_id)
+def _evaluation(dialect: str, skip_inactive: bool):
+    """Every monitored pipeline, and every pipeline with an open incident, with its effective config
+    (NULL when it is not monitored) and that incident. The rules decide here in SQL; only the deadline
+    (calendar arithmetic, one function) is computed in Python, and only when its inputs changed."""
+    last_dml = type_coerce(
+        latest(dialect, pipeline.c.last_target_insert, pipeline.c.last_target_update, pipeline.c.last_target_soft_delete), UTCDateTime
+    )
+    number, datepart, own = effective_config_columns(
+        pipeline.c.freshness_number, pipeline.c.freshness_datepart, pipeline_type.c.freshness_number, pipeline_type.c.freshness_datepart
+    )
+    monitored = and_(
+        eligible_condition(pipeline.c.mute_freshness_check, pipeline_type.c.mute_freshness_check, pipeline.c.active, skip_inactive),
+        number.is_not(None),
+        last_dml.is_not(None),  # §10.3: no DML recorded yet, nothing to judge
+    )
+    return (
+        select(
+            pipeline.c.id, pipeline.c.name, case((monitored, number)), datepart, own, last_dml,
+            log.c.id, log.c.last_dml_timestamp, log.c.deadline, log.c.freshness_number, log.c.freshness_datepart,
+        )  # fmt: skip
+        .join(pipeline_type, pipeline_type.c.id == pipeline.c.pipeline_type_id)
+        .outerjoin(log, and_(log.c.pipeline_id == pipeline.c.id, log.c.resolved_at.is_(None)))
+        .where(or_(monitored, log.c.id.is_not(None)))
+    )
 
-
-_OPEN_INCIDENTS = select(log.c.id, log.c.pipeline_id, log.c.last_dml_timestamp, log.c.deadline).where(log.c.resolved_at.is_(None))
 
 _REFRESH = (
     update(log)
     .where(log.c.id == bindparam("incident_id"))
     .values(last_dml_timestamp=bindparam("b_last_dml"), deadline=bindparam("b_deadline"), last_evaluated_at=bindparam("b_now"))
 )
-_RESOLVE = update(log).where(log.c.id == bindparam("incident_id")).values(resolved_at=bindparam("b_now"), resolution=bindparam("b_resolution"))
+_STAMP_RUN = update(check_run).where(check_run.c.check_name == "freshness")
+CHUNK = 5000  # ids per IN list: well under SQLite's bound-parameter limit
+
+
+LAST_FRESHNESS_RUN = select(check_run.c.last_run_at).where(check_run.c.check_name == "freshness").scalar_subquery()
 
 
 async def run_freshness(db: Database, settings: Settings, now: dt.datetime) -> dict[str, Any]:
     """Evaluate every pipeline at once, update incidents, and write at most two alerts."""
     async with db.write() as conn:
         await exclusive(conn, "freshness")
-        pipelines = (await conn.execute(_pipelines(conn.dialect.name))).all()
-        open_incidents = {row.pipeline_id: row for row in (await conn.execute(_OPEN_INCIDENTS)).all()}
+        rows = (await conn.execute(_evaluation(conn.dialect.name, settings.skip_inactive_pipelines))).all()
         evaluated = 0
         stale, fresh, unmonitored = [], [], []
-        for row in pipelines:
-            config = None
-            if eligible(row.mute_freshness_check, row.type_mute, row.active, settings.skip_inactive_pipelines):
-                config = effective_config(row.freshness_number, row.freshness_datepart, row.type_number, row.type_datepart)
-            last_dml = row.last_dml  # the latest non-null of the three last_target_* (§10.3)
-            if config is None or last_dml is None:
-                if row.id in open_incidents:
-                    unmonitored.append(open_incidents[row.id])
+        for row in rows:
+            pipeline_id, name, number, datepart, own, last_dml, incident_id, known_dml, known_deadline, known_number, known_datepart = row
+            if number is None:  # an open incident whose pipeline is no longer evaluated
+                unmonitored.append(incident_id)
                 continue
             evaluated += 1
-            deadline = add_dateparts(last_dml, config.number, config.datepart)
+            if incident_id is not None and last_dml == known_dml and number == known_number and datepart == known_datepart:
+                deadline = known_deadline  # the same inputs as when the incident was written
+            else:
+                deadline = add_dateparts(last_dml, number, datepart)
             if deadline < now:
-                stale.append((row, config, last_dml, deadline))
-            elif row.id in open_incidents:
-                fresh.append((row, last_dml, open_incidents[row.id]))
+                stale.append((pipeline_id, name, number, datepart, bool(own), last_dml, deadline, incident_id, known_dml, known_deadline))
+            elif incident_id is not None:
+                fresh.append((pipeline_id, name, last_dml, incident_id))
 
         new_rows = [
             {
-                "pipeline_id": row.id, "last_dml_timestamp": last_dml, "evaluation_timestamp": now, "last_evaluated_at": now,
-                "deadline": deadline, "freshness_number": config.number, "freshness_datepart": config.datepart,
-                "used_child_config": config.used_child_config, "created_at": now,
+                "pipeline_id": pipeline_id, "last_dml_timestamp": last_dml, "evaluation_timestamp": now, "last_evaluated_at": now,
+                "deadline": deadline, "freshness_number": number, "freshness_datepart": datepart,
+                "used_child_config": own, "created_at": now,
             }
-            for row, config, last_dml, deadline in stale
-            if row.id not in open_incidents
+            for pipeline_id, _, number, datepart, own, last_dml, deadline, incident_id, _, _ in stale
+            if incident_id is None
         ]  # fmt: skip
         new_ids = iter([])
         if new_rows:
             inserted = await conn.execute(insert(log).returning(log.c.id, sort_by_parameter_order=True), new_rows)
             new_ids = iter(inserted.scalars().all())
         failing, opened, refresh = [], [], []
-        for row, config, last_dml, deadline in stale:
-            incident = open_incidents.get(row.id)
-            if incident is None:
+        for pipeline_id, name, number, datepart, own, last_dml, deadline, incident_id, known_dml, known_deadline in stale:
+            is_new = incident_id is None
+            if is_new:
                 incident_id = next(new_ids)
-                opened.append((row, config, last_dml))
-            else:
-                incident_id = incident.id
-                if (incident.last_dml_timestamp, incident.deadline) != (last_dml, deadline):
-                    refresh.append({"incident_id": incident_id, "b_last_dml": last_dml, "b_deadline": deadline, "b_now": now})
+                opened.append((pipeline_id, name, number, datepart, last_dml))
+            elif (known_dml, known_deadline) != (last_dml, deadline):
+                refresh.append({"incident_id": incident_id, "b_last_dml": last_dml, "b_deadline": deadline, "b_now": now})
             failing.append(
                 {
-                    "pipeline_id": row.id, "pipeline_name": row.name, "last_dml_timestamp": format_datetime(last_dml),
-                    "deadline": format_datetime(deadline), "freshness_number": config.number,
-                    "freshness_datepart": config.datepart, "used_child_config": config.used_child_config,
-                    "incident_id": incident_id, "new": incident is None,
+                    "pipeline_id": pipeline_id, "pipeline_name": name, "last_dml_timestamp": format_datetime(last_dml),
+                    "deadline": format_datetime(deadline), "freshness_number": number, "freshness_datepart": datepart,
+                    "used_child_config": own, "incident_id": incident_id, "new": is_new,
                 }
             )  # fmt: skip
         if refresh:
             await conn.execute(_REFRESH, refresh)
-        resolutions = [{"incident_id": i.id, "b_now": now, "b_resolution": "recovered"} for _, _, i in fresh]
-        resolutions += [{"incident_id": i.id, "b_now": now, "b_resolution": "unmonitored"} for i in unmonitored]
-        if resolutions:
-            await conn.execute(_RESOLVE, resolutions)
-        # Every incident still open belongs to a pipeline found stale by this run: one statement
-        # stamps them all, instead of one update per incident.
-        await conn.execute(update(log).where(log.c.resolved_at.is_(None)).values(last_evaluated_at=now))
+        await _resolve(conn, [incident_id for *_, incident_id in fresh], "recovered", now)
+        await _resolve(conn, unmonitored, "unmonitored", now)
+        # Incidents left open were all evaluated by this run: their last_evaluated_at is this stamp.
+        await conn.execute(_STAMP_RUN.values(last_run_at=now))
 
         alerts_created = 0
         if opened:
@@ -124,14 +129,14 @@ async def run_freshness(db: Database, settings: Settings, now: dt.datetime) -> d
                 details={
                     "Failed Pipelines": texts.lines(
                         [
-                            f"{row.name} (ID: {row.id}): Last DML {format_datetime(last_dml)}, "
-                            f"Expected within {config.number} {texts.unit(config.number, config.datepart)}"
-                            for row, config, last_dml in opened
+                            f"{name} (ID: {pipeline_id}): Last DML {format_datetime(last_dml)}, "
+                            f"Expected within {number} {texts.unit(number, datepart)}"
+                            for pipeline_id, name, number, datepart, last_dml in opened
                         ]
                     ),
-                    "Links": texts.lines([texts.pipeline_link(settings.public_url, row.id) for row, _, _ in opened]),
+                    "Links": texts.lines([texts.pipeline_link(settings.public_url, opened_row[0]) for opened_row in opened]),
                 },
-                pipeline_ids=[row.id for row, _, _ in opened],
+                pipeline_ids=[opened_row[0] for opened_row in opened],
             )  # fmt: skip
             alerts_created += 1
         if fresh:
@@ -140,11 +145,11 @@ async def run_freshness(db: Database, settings: Settings, now: dt.datetime) -> d
                 message=f"Pipeline Freshness Check - {len(fresh)} pipeline(s) recovered",
                 details={
                     "Recovered Pipelines": texts.lines(
-                        [f"{row.name} (ID: {row.id}): Last DML {format_datetime(last_dml)}" for row, last_dml, _ in fresh]
+                        [f"{name} (ID: {pipeline_id}): Last DML {format_datetime(last_dml)}" for pipeline_id, name, last_dml, _ in fresh]
                     ),
-                    "Links": texts.lines([texts.pipeline_link(settings.public_url, row.id) for row, _, _ in fresh]),
+                    "Links": texts.lines([texts.pipeline_link(settings.public_url, recovered[0]) for recovered in fresh]),
                 },
-                pipeline_ids=[row.id for row, _, _ in fresh],
+                pipeline_ids=[recovered[0] for recovered in fresh],
             )  # fmt: skip
             alerts_created += 1
     return {
@@ -153,6 +158,16 @@ async def run_freshness(db: Database, settings: Settings, now: dt.datetime) -> d
         "evaluated_at": format_datetime(now),
         "pipelines_evaluated": evaluated,
         "failing": failing,
-        "recovered": [{"pipeline_id": row.id, "pipeline_name": row.name, "incident_id": i.id} for row, _, i in fresh],
+        "recovered": [
+            {"pipeline_id": pipeline_id, "pipeline_name": name, "incident_id": incident_id} for pipeline_id, name, _, incident_id in fresh
+        ],
         "alerts_created": alerts_created,
     }
+
+
+async def _resolve(conn, incident_ids: list[int], resolution: str, now: dt.datetime) -> None:
+    for start in range(0, len(incident_ids), CHUNK):
+        chunk = incident_ids[start : start + CHUNK]
+        await conn.execute(
+            update(log).where(log.c.id.in_(chunk)).values(resolved_at=now, resolution=resolution, last_evaluated_at=now)
+        )

@@ -14,8 +14,8 @@ from ..db.filters import id_equals
 from ..http import DB, JSON, DatetimeQuery, Paging, api_router
 from ..pipelines.tables import pipeline
 from .cleanup import cleanup
+from .freshness import LAST_FRESHNESS_RUN
 from .tables import freshness_pipeline_log, timeliness_pipeline_execution_log
-from .timeliness import run_timeliness
 
 router = api_router(tags=["monitoring"])
 
@@ -39,28 +39,22 @@ class TimelinessRequest(BaseModel):
 @router.post("/freshness")
 async def freshness(request: Request, body: Annotated[dict[str, Any] | None, Body()] = None, wait: Wait = False):
     """Run the freshness check (queued by default; `?wait=true` answers with the run result)."""
-    runner = request.app.state.jobs
+    jobs = request.app.state.jobs
     if not wait:
-        runner.enqueue("freshness_check")
+        jobs.enqueue("freshness_check")
         return JSON({"status": "queued"})
-    return JSON(await runner.run_now("freshness_check", runner.jobs["freshness_check"]))
+    return JSON(await jobs.run_now("freshness_check"))
 
 
 @router.post("/timeliness")
 async def timeliness(request: Request, body: Annotated[TimelinessRequest | None, Body()] = None, wait: Wait = False):
     """Run the timeliness check over the last `lookback_minutes` (default 60)."""
-    app = request.app
+    jobs = request.app.state.jobs
     lookback = (body or TimelinessRequest()).lookback_minutes
-
-    async def check():
-        return await run_timeliness(app.state.db, app.state.settings, app.state.clock(), lookback)
-
-    job = app.state.jobs.delivering(check)
-
     if not wait:
-        app.state.jobs.enqueue("timeliness_check", job)
+        jobs.enqueue("timeliness_check", lookback_minutes=lookback)
         return JSON({"status": "queued"})
-    return JSON(await app.state.jobs.run_now("timeliness_check", job))
+    return JSON(await jobs.run_now("timeliness_check", lookback_minutes=lookback))
 
 
 @router.get("/freshness")
@@ -68,7 +62,7 @@ async def freshness_incidents(
     db: DB, paging: Paging, pipeline_id: int | None = None, status: OpenOrResolved = None, since: DatetimeQuery = None
 ):
     incidents = freshness_pipeline_log
-    statement = select(incidents, pipeline.c.name.label("pipeline_name")).join(pipeline, pipeline.c.id == incidents.c.pipeline_id)
+    statement = select(incidents, pipeline.c.name.label("pipeline_name"), LAST_FRESHNESS_RUN.label("last_run")).join(pipeline, pipeline.c.id == incidents.c.pipeline_id)
     if pipeline_id is not None:
         statement = statement.where(id_equals(incidents.c.pipeline_id, pipeline_id))
     if status is not None:
@@ -76,6 +70,10 @@ async def freshness_incidents(
     if since is not None:
         statement = statement.where(incidents.c.created_at >= since)
     rows = await paging.fetch(db, statement, incidents.c.id)
+
+    def evaluated_at(r):  # every run evaluates every open incident (see check_run)
+        return max(r.last_evaluated_at, r.last_run) if r.resolved_at is None and r.last_run is not None else r.last_evaluated_at
+
     return JSON(
         [
             {
@@ -84,7 +82,7 @@ async def freshness_incidents(
                 "last_dml_timestamp": format_datetime(r.last_dml_timestamp), "deadline": format_datetime(r.deadline),
                 "freshness_number": r.freshness_number, "freshness_datepart": r.freshness_datepart,
                 "used_child_config": r.used_child_config, "evaluation_timestamp": format_datetime(r.evaluation_timestamp),
-                "last_evaluated_at": format_datetime(r.last_evaluated_at), "resolved_at": format_datetime(r.resolved_at),
+                "last_evaluated_at": format_datetime(evaluated_at(r)), "resolved_at": format_datetime(r.resolved_at),
                 "resolution": r.resolution, "created_at": format_datetime(r.created_at),
             }
             for r in rows

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from sqlalchemy import and_, case
+
 
 class Effective(NamedTuple):
     number: int
@@ -22,3 +24,17 @@ def effective_config(own_number, own_datepart, type_number, type_datepart) -> Ef
 
 def eligible(own_mute: bool, type_mute: bool, active: bool, skip_inactive: bool) -> bool:
     return not own_mute and not type_mute and (active or not skip_inactive)
+
+
+def effective_config_columns(own_number, own_datepart, type_number, type_datepart):
+    """`effective_config` as SQL, for checks that decide in the database: (number, datepart,
+    used_child_config); number and datepart are NULL when neither level has a complete pair."""
+    own = and_(own_number.is_not(None), own_datepart.is_not(None))
+    typed = and_(type_number.is_not(None), type_datepart.is_not(None))
+    return case((own, own_number), (typed, type_number)), case((own, own_datepart), (typed, type_datepart)), own
+
+
+def eligible_condition(own_mute, type_mute, active, skip_inactive: bool):
+    """`eligible` as SQL."""
+    condition = and_(own_mute.is_(False), type_mute.is_(False))
+    return and_(condition, active.is_(True)) if skip_inactive else condition

@@ -99,6 +99,15 @@ Index(
 )
 Index("ix_freshness_pipeline_log_resolved_at", freshness_pipeline_log.c.resolved_at)
 
+# When each check last ran. Every run evaluates every open incident, so an open incident's
+# last_evaluated_at is this time; stamping it here saves rewriting every open incident on every run.
+check_run = Table(
+    "check_run",
+    metadata,
+    Column("check_name", String(50), primary_key=True),
+    Column("last_run_at", UTCDateTime),
+)
+
 timeliness_pipeline_execution_log = Table(
     "timeliness_pipeline_execution_log",
     metadata,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import bindparam, insert, select, union, update
 
 from ..alerts import texts
 from ..alerts.service import record_alert
@@ -23,7 +23,14 @@ TITLE = "Timeliness Check - Pipeline Execution"
 
 
 def _candidates(since: dt.datetime):
-    open_incidents = select(log.c.pipeline_execution_id).where(log.c.resolved_at.is_(None))
+    # A UNION of four index lookups, not one OR: with an OR over a subquery, PostgreSQL scans all
+    # executions (and JIT-compiles the scan), about 0.9 s at 10 M rows instead of milliseconds.
+    candidate_ids = union(
+        select(pe.c.id).where(pe.c.start_date >= since),
+        select(pe.c.id).where(pe.c.end_date >= since),
+        select(pe.c.id).where(pe.c.completed_successfully.is_(None)),  # still running, whatever its start
+        select(log.c.pipeline_execution_id).where(log.c.resolved_at.is_(None)),
+    )
     return (
         select(
             pe.c.id, pe.c.pipeline_id, pe.c.start_date, pe.c.end_date, pe.c.duration_seconds, pe.c.completed_successfully,
@@ -36,14 +43,7 @@ def _candidates(since: dt.datetime):
         .join(pipeline, pipeline.c.id == pe.c.pipeline_id)
         .join(pipeline_type, pipeline_type.c.id == pipeline.c.pipeline_type_id)
         .outerjoin(log, log.c.pipeline_execution_id == pe.c.id)
-        .where(
-            or_(
-                pe.c.start_date >= since,
-                pe.c.end_date >= since,
-                pe.c.completed_successfully.is_(None),  # still running, whatever its start
-                pe.c.id.in_(open_incidents),
-            )
-        )
+        .where(pe.c.id.in_(candidate_ids))
         .order_by(pe.c.id)
     )  # fmt: skip
 

@@ -1,0 +1,156 @@
+"""Scale-out mode: API processes queue jobs in Procrastinate's tables and `watcher worker` runs them.
+
+PostgreSQL only (the mode requires it), so these tests pin the backend instead of running twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import subprocess
+import sys
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from watcher_server.app import create_app
+from watcher_server.db.engine import Database, create_engine
+from watcher_server.jobs.registry import Services
+from watcher_server.jobs.scale_out import apply_queue_schema, every, run_worker
+from watcher_server.settings import Settings
+
+from ..helpers import end, stale_pipeline, start
+
+
+@pytest.fixture
+def backend() -> str:
+    return "postgresql"
+
+
+@pytest.fixture
+async def scale_out(settings: Settings):
+    scaled = settings.model_copy(update={"job_queue": "procrastinate"})
+    await apply_queue_schema(scaled)
+    return scaled
+
+
+@pytest.fixture
+async def api(scale_out):
+    application = create_app(scale_out)
+    async with LifespanManager(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://watcher.test") as http:
+            yield http
+
+
+async def work_off_the_queue(settings: Settings) -> None:
+    """One worker that runs what is queued, then stops (without cron schedules, whose ticks would queue
+    more work)."""
+    db = Database(create_engine(settings.database_url))
+    try:
+        async with httpx.AsyncClient() as client:
+            await run_worker(settings, Services(db=db, settings=settings, webhook_client=client), concurrency=2, wait=False, schedules=False)
+    finally:
+        await db.dispose()
+
+
+async def job_counts(api, job: str) -> dict:
+    return (await api.get("/jobs/status")).json()["jobs"][job]
+
+
+async def eventually(predicate, seconds: float = 10.0) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if await predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached")
+
+
+async def test_a_queued_check_waits_in_the_job_table_until_a_worker_runs_it(api, scale_out):
+    await stale_pipeline(api, "orders")
+
+    assert (await api.post("/freshness")).json() == {"status": "queued"}
+
+    async def queued():
+        return (await job_counts(api, "freshness_check"))["pending"] == 1
+
+    await eventually(queued)
+    assert (await api.get("/freshness")).json() == []  # nothing ran in the API process
+
+    await work_off_the_queue(scale_out)
+
+    incidents = (await api.get("/freshness")).json()
+    assert [(i["pipeline_name"], i["status"]) for i in incidents] == [("orders", "open")]
+    assert [(a["kind"], a["event"]) for a in (await api.get("/alerts")).json()] == [("freshness", "opened")]
+    assert await job_counts(api, "freshness_check") == {"pending": 0, "running": 0, "failed_last_24h": 0}
+
+
+async def test_identical_queued_checks_are_merged_while_one_waits(api, scale_out):
+    for _ in range(3):
+        await api.post("/timeliness", json={"lookback_minutes": 60})
+
+    async def queued():
+        return (await job_counts(api, "timeliness_check"))["pending"] >= 1
+
+    await eventually(queued)
+    await asyncio.sleep(0.3)  # let the other two defers land (they are merged into the waiting one)
+    assert (await job_counts(api, "timeliness_check"))["pending"] == 1
+
+
+async def test_a_successful_end_queues_anomaly_detection_for_the_worker(api, scale_out):
+    pipeline_id = (await api.post("/pipeline", json={"name": "loads", "pipeline_type_name": "t"})).json()["id"]
+    rule = {"pipeline_id": pipeline_id, "metric_field": "inserts", "minimum_executions": 5, "seasonality": "none"}
+    assert (await api.post("/anomaly_detection_rule", json=rule)).status_code == 201
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    for days_ago, inserts in ((6, 10), (5, 11), (4, 10), (3, 9), (2, 10), (1, 5000)):
+        begin = now - dt.timedelta(days=days_ago)
+        execution = await start(api, pipeline_id, start_date=begin.isoformat())
+        await end(api, execution, end_date=(begin + dt.timedelta(minutes=5)).isoformat(), inserts=inserts)
+
+    async def queued():
+        return (await job_counts(api, "detect_anomalies"))["pending"] >= 1
+
+    await eventually(queued)
+    assert (await api.get("/anomaly_detection_result")).json() == []
+    await work_off_the_queue(scale_out)
+
+    results = (await api.get("/anomaly_detection_result")).json()
+    assert [(r["pipeline_execution_id"], r["metric_field"]) for r in results] == [(execution, "inserts")]
+    assert (await api.get(f"/pipeline_execution/{execution}")).json()["anomaly_flags"] == {"inserts": True}
+    assert (await job_counts(api, "detect_anomalies"))["pending"] == 0
+
+
+async def test_a_failing_job_is_counted_in_the_last_24_hours(api, scale_out):
+    assert (await api.post("/detect_anomalies", json={"pipeline_execution_id": 999})).json() == {"status": "queued"}
+
+    async def queued():
+        return (await job_counts(api, "detect_anomalies"))["pending"] == 1
+
+    await eventually(queued)
+    await work_off_the_queue(scale_out)
+
+    assert await job_counts(api, "detect_anomalies") == {"pending": 0, "running": 0, "failed_last_24h": 1}
+
+
+async def test_wait_true_still_answers_with_the_result_in_scale_out_mode(api):
+    await stale_pipeline(api, "orders")
+    result = (await api.post("/freshness", params={"wait": "true"})).json()
+    assert result["status"] == "warning" and [f["pipeline_name"] for f in result["failing"]] == ["orders"]
+
+
+def test_sweep_intervals_become_procrastinate_cron_expressions():
+    assert every(5) == "* * * * * */5"
+    assert every(60) == "*/1 * * * *"
+    assert every(3600) == "0 */1 * * *"
+
+
+def test_scale_out_mode_refuses_sqlite_and_names_the_fix(tmp_path):
+    with pytest.raises(ValueError, match="needs a PostgreSQL"):
+        Settings(database_url=f"sqlite:///{tmp_path}/w.db", job_queue="procrastinate")
+    done = subprocess.run(
+        [sys.executable, "-m", "watcher_server.cli", "worker", "--database-url", f"sqlite:///{tmp_path}/w.db"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "needs a PostgreSQL WATCHER_DATABASE_URL" in done.stderr
