@@ -123,3 +123,30 @@ async def test_timeliness_body_is_optional_and_validated(app, client):
     for bad in ({"lookback_minutes": 4}, {"lookback_minutes": None}, {"lookback_minutes": 525_601}):
         assert (await client.post("/timeliness", json=bad)).status_code == 422, bad
     assert (await client.post("/timeliness", params={"wait": "true"})).json()["lookback_minutes"] == 60
+
+
+async def test_runs_a_fraction_of_a_second_over_the_threshold_are_late_and_all_runs_are_counted(app, client):
+    pid = await create_pipeline(client, "quick", timeliness_number=1, timeliness_datepart="minute")
+    late = await start(client, pid, start_date="2025-03-01T08:00:00Z")
+    await end(client, late, end_date="2025-03-01T08:01:00.400Z")  # 60.4 s, stored as 60 whole seconds
+    on_time = await start(client, pid, start_date="2025-03-01T08:10:00Z")
+    await end(client, on_time, end_date="2025-03-01T08:10:59.600Z")  # 59.6 s, also stored as 60
+    short = await start(client, pid, start_date="2025-03-01T08:20:00Z")
+    await end(client, short, end_date="2025-03-01T08:20:10Z")
+    monthly = await create_pipeline(client, "monthly", timeliness_number=1, timeliness_datepart="month")
+    february = await start(client, monthly, start_date="2025-02-01T08:00:00Z")
+    await end(client, february, end_date="2025-03-01T08:00:01Z")  # 28 days and a second: one month was 28 days
+    at(app, T0 + dt.timedelta(minutes=30))
+    result = await run(client)
+    assert result["executions_evaluated"] == 4
+    assert [(o["pipeline_execution_id"], o["execution_status"]) for o in result["overdue"]] == [(late, "completed"), (february, "completed")]
+
+
+def test_the_shortest_span_of_each_date_part_is_a_true_lower_bound():
+    from watcher_server.core.dateparts import SHORTEST_SECONDS, add_dateparts
+
+    day = dt.datetime(2023, 1, 1, tzinfo=UTC)
+    for offset in range(0, 4 * 366):
+        moment = day + dt.timedelta(days=offset, hours=offset % 24)
+        for part, seconds in SHORTEST_SECONDS.items():
+            assert (add_dateparts(moment, 1, part) - moment).total_seconds() >= seconds, (moment, part)

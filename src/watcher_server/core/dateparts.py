@@ -21,3 +21,8 @@ def add_dateparts(moment: dt.datetime, number: int, part: str) -> dt.datetime:
     month += 1
     day = min(moment.day, calendar.monthrange(year, month)[1])
     return moment.replace(year=year, month=month, day=day)
+
+
+# The shortest span one unit of each part can cover (February, a three-month run with February, a
+# non-leap year): N x part is never shorter than N x this, so a run shorter than it is certainly on time.
+SHORTEST_SECONDS = {**_FIXED_SECONDS, "month": 28 * 86400, "quarter": 89 * 86400, "year": 365 * 86400}
