@@ -110,15 +110,23 @@ async def measure(url: str, args) -> None:
     if args.checks_only:
         return
     with watcher_server(url, 8098, workers=2, scheduler_enabled="false") as base:
-        load = subprocess.Popen(
-            [sys.executable, str(ROOT / "bench" / "core_load.py"), "--url", base, "--clients", "20",
-             "--duration", str(args.load_seconds), "--warmup", "3"],
-            cwd=ROOT,
-        )  # fmt: skip
+
+        def core_load(seconds: int) -> subprocess.Popen:
+            return subprocess.Popen(
+                [sys.executable, str(ROOT / "bench" / "core_load.py"), "--url", base, "--clients", str(args.clients),
+                 "--duration", str(seconds), "--warmup", "3"],
+                cwd=ROOT,
+            )  # fmt: skip
+
+        if args.baseline_seconds:
+            print(f"core load alone for {args.baseline_seconds}s (the baseline for the cleanup run):", flush=True)
+            core_load(args.baseline_seconds).wait()
+        load = core_load(args.load_seconds)
         time.sleep(8)
         started = time.perf_counter()
         cleaned = subprocess.run(
-            [sys.executable, "-m", "watcher_server.cli", "cleanup", "--retention-days", "90", "--batch-size", str(args.batch_size), "--database-url", url],
+            [sys.executable, "-m", "watcher_server.cli", "cleanup", "--retention-days", "90", "--batch-size", str(args.batch_size),
+             "--pause-ratio", str(args.pause_ratio), "--database-url", url],
             capture_output=True, text=True, cwd=ROOT,
         )  # fmt: skip
         print(f"cleanup (while the core load runs) took {time.perf_counter() - started:.1f}s:\n{cleaned.stdout}", flush=True)
@@ -131,7 +139,10 @@ def main() -> None:
     parser.add_argument("--skip-build", action="store_true", help="reuse the database of an earlier run")
     parser.add_argument("--checks-only", action="store_true", help="measure the checks and detection, skip the cleanup under load")
     parser.add_argument("--batch-size", type=int, default=1000, help="cleanup batch size")
-    parser.add_argument("--load-seconds", type=int, default=120, help="how long the core load runs around the cleanup")
+    parser.add_argument("--load-seconds", type=int, default=240, help="how long the core load runs around the cleanup")
+    parser.add_argument("--pause-ratio", type=float, default=1.0, help="cleanup pacing (watcher cleanup --pause-ratio)")
+    parser.add_argument("--clients", type=int, default=20, help="core load clients")
+    parser.add_argument("--baseline-seconds", type=int, default=60, help="core load alone first, for comparison (0 = skip)")
     args = parser.parse_args()
     url = args.url.rsplit("/", 1)[0] + f"/{DATABASE}" if args.skip_build else asyncio.run(build(args.url))
     asyncio.run(measure(url, args))

@@ -19,6 +19,16 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_for(predicate, seconds: float = 30) -> bool:
+    """Poll `predicate` until it is true or `seconds` have passed."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
 @pytest.fixture
 def live_server(database_url, tmp_path):
     with serving(database_url, tmp_path) as base_url:

@@ -1,21 +1,12 @@
 """A real `watcher serve` sees a stale pipeline, and its alert and then its recovery reach a webhook."""
 
 import datetime as dt
-import time
 
 import httpx
 
 from ..webhook_receiver import WebhookReceiver
-from .conftest import serving
+from .conftest import serving, wait_for
 
-
-def _wait_for(predicate, seconds=30):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_freshness_alert_and_recovery_arrive_at_the_webhooks(database_url, tmp_path):
@@ -29,7 +20,7 @@ def test_freshness_alert_and_recovery_arrive_at_the_webhooks(database_url, tmp_p
 
         stale = http.post("/freshness", params={"wait": "true"}).json()
         assert stale["status"] == "warning" and stale["alerts_created"] == 1
-        assert _wait_for(lambda: len(receiver.bodies("/hook")) == 1 and len(receiver.bodies("/slack")) == 1)
+        assert wait_for(lambda: len(receiver.bodies("/hook")) == 1 and len(receiver.bodies("/slack")) == 1)
         assert receiver.bodies("/hook")[0]["event"] == "opened"
         slack = receiver.bodies("/slack")[0]["text"]
         assert "⚠️ *WARNING*" in slack and "orders (ID: 1)" in slack and "http://watcher.example/pipeline/1" in slack
@@ -39,7 +30,7 @@ def test_freshness_alert_and_recovery_arrive_at_the_webhooks(database_url, tmp_p
         http.post("/end_pipeline_execution", json={"id": fresh, "end_date": now.isoformat(), "completed_successfully": True, "updates": 1})
         queued = http.post("/freshness").json()
         assert queued == {"status": "queued"}
-        assert _wait_for(lambda: len(receiver.bodies("/hook")) == 2)
+        assert wait_for(lambda: len(receiver.bodies("/hook")) == 2)
         assert receiver.bodies("/hook")[1]["event"] == "recovered"
         assert "✅ *SUCCESS*" in receiver.bodies("/slack")[1]["text"]
         history = http.get("/alerts").json()

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from watcher_server.db.urls import async_url
 
 from ..webhook_receiver import WebhookReceiver
-from .conftest import serving
+from .conftest import serving, wait_for
 
 
 @pytest.fixture
@@ -45,14 +45,6 @@ def worker(database_url, log_path, **settings):
                 pytest.fail(f"watcher worker did not stop on SIGTERM:\n{log.read()}")
 
 
-def _wait_for(predicate, seconds):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.3)
-    return False
-
 
 def test_two_workers_run_each_tick_once_and_a_queued_check(database_url, tmp_path):
     with WebhookReceiver() as receiver:
@@ -65,14 +57,14 @@ def test_two_workers_run_each_tick_once_and_a_queued_check(database_url, tmp_pat
             run = http.post("/start_pipeline_execution", json={"pipeline_id": pid, "start_date": "2025-01-01T00:00:00Z"}).json()["id"]
             http.post("/end_pipeline_execution", json={"id": run, "end_date": "2025-01-01T00:01:00Z", "completed_successfully": True, "inserts": 1})
             with worker(database_url, tmp_path / "w1.log", **settings), worker(database_url, tmp_path / "w2.log", **settings):
-                assert _wait_for(lambda: receiver.bodies("/hook"), 90), (tmp_path / "w1.log").read_text()
+                assert wait_for(lambda: receiver.bodies("/hook"), 90), (tmp_path / "w1.log").read_text()
                 time.sleep(3)
                 # a queued check, with the pipeline fresh again: a worker runs it and the recovery is sent
                 now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
                 fresh = http.post("/start_pipeline_execution", json={"pipeline_id": pid, "start_date": now}).json()["id"]
                 http.post("/end_pipeline_execution", json={"id": fresh, "end_date": now.replace("Z", ".5Z"), "completed_successfully": True, "updates": 1})
                 assert http.post("/freshness").json() == {"status": "queued"}
-                assert _wait_for(lambda: len(receiver.bodies("/hook")) == 2, 30), (tmp_path / "w2.log").read_text()
+                assert wait_for(lambda: len(receiver.bodies("/hook")) == 2, 30), (tmp_path / "w2.log").read_text()
                 status = http.get("/jobs/status").json()
             alerts = http.get("/alerts").json()
 

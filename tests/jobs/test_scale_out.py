@@ -11,13 +11,14 @@ import subprocess
 import sys
 
 import httpx
+import psycopg
 import pytest
 from asgi_lifespan import LifespanManager
 
 from watcher_server.app import create_app
 from watcher_server.db.engine import Database, create_engine
 from watcher_server.jobs.registry import Services
-from watcher_server.jobs.scale_out import apply_queue_schema, every, run_worker
+from watcher_server.jobs.scale_out import apply_queue_schema, build_app, conninfo, every, release_stalled, run_worker
 from watcher_server.settings import Settings
 
 from ..helpers import end, stale_pipeline, start
@@ -86,16 +87,37 @@ async def test_a_queued_check_waits_in_the_job_table_until_a_worker_runs_it(api,
     assert await job_counts(api, "freshness_check") == {"pending": 0, "running": 0, "failed_last_24h": 0}
 
 
-async def test_identical_queued_checks_are_merged_while_one_waits(api, scale_out):
-    for _ in range(3):
-        await api.post("/timeliness", json={"lookback_minutes": 60})
+async def test_identical_queued_checks_are_merged_while_one_waits_and_different_ones_are_not(api, scale_out):
+    for lookback in (60, 60, 60, 1440):
+        await api.post("/timeliness", json={"lookback_minutes": lookback})
 
     async def queued():
-        return (await job_counts(api, "timeliness_check"))["pending"] >= 1
+        return (await job_counts(api, "timeliness_check"))["pending"] >= 2
 
     await eventually(queued)
-    await asyncio.sleep(0.3)  # let the other two defers land (they are merged into the waiting one)
-    assert (await job_counts(api, "timeliness_check"))["pending"] == 1
+    await asyncio.sleep(0.3)  # let every defer land (identical ones are merged into the waiting one)
+    assert (await job_counts(api, "timeliness_check"))["pending"] == 2
+
+
+async def test_jobs_of_a_worker_that_died_go_back_to_the_queue(api, scale_out):
+    """A worker killed mid-run leaves its job `doing`, holding the check's lock; it is released."""
+    assert (await api.post("/freshness")).json() == {"status": "queued"}
+
+    async def queued():
+        return (await job_counts(api, "freshness_check"))["pending"] == 1
+
+    await eventually(queued)
+    async with await psycopg.AsyncConnection.connect(conninfo(scale_out.database_url), autocommit=True) as conn:
+        worker = await (await conn.execute("INSERT INTO procrastinate_workers (last_heartbeat) VALUES (now() - interval '5 minutes') RETURNING id")).fetchone()
+        await conn.execute("UPDATE procrastinate_jobs SET status = 'doing', worker_id = %s WHERE task_name = 'freshness_check'", worker)
+    assert await job_counts(api, "freshness_check") == {"pending": 0, "running": 1, "failed_last_24h": 0}
+
+    app = build_app(scale_out)
+    async with app.open_async():
+        assert await release_stalled(app) == 1
+    assert (await job_counts(api, "freshness_check"))["pending"] == 1
+    await work_off_the_queue(scale_out)
+    assert await job_counts(api, "freshness_check") == {"pending": 0, "running": 0, "failed_last_24h": 0}
 
 
 async def test_a_successful_end_queues_anomaly_detection_for_the_worker(api, scale_out):

@@ -1,5 +1,6 @@
 """Log cleanup (§14), the cleanup command, and queue status (§15)."""
 
+import asyncio
 import datetime as dt
 import subprocess
 import sys
@@ -76,6 +77,18 @@ async def test_jobs_status_and_the_kept_celery_endpoint(client):
     body = celery.json()
     assert (body["status"], body["beat_scheduled_tasks"], body["task_breakdown"]) == ("success", 0, [])
     assert len(body["task_breakdown_raw"]) == 9
+
+
+async def test_embedded_job_failures_are_counted_but_a_requests_own_404_is_not(client):
+    await client.post("/detect_anomalies", json={"pipeline_execution_id": 999}, params={"wait": "true"})
+    assert (await client.get("/jobs/status")).json()["jobs"]["detect_anomalies"]["failed_last_24h"] == 0
+    assert (await client.post("/detect_anomalies", json={"pipeline_execution_id": 999})).json() == {"status": "queued"}
+    for _ in range(100):
+        counts = (await client.get("/jobs/status")).json()["jobs"]["detect_anomalies"]
+        if counts["failed_last_24h"]:
+            break
+        await asyncio.sleep(0.02)
+    assert counts == {"pending": 0, "running": 0, "failed_last_24h": 1}
 
 
 async def test_queue_health_alerts_once_when_backed_up_and_once_when_recovered(app, client):

@@ -142,6 +142,10 @@ async def test_changing_the_threshold_of_an_open_incident_moves_its_deadline(app
     again = (await run(client))["failing"][0]
     assert (again["deadline"], again["freshness_datepart"], again["new"]) == ("2025-03-02T08:00:00Z", "day", False)
     assert (await client.get("/freshness")).json()[0]["deadline"] == "2025-03-02T08:00:00Z"
+    await client.patch("/pipeline", json={"id": pid, "freshness_number": 1, "freshness_datepart": "hour"})
+    undone = (await run(client))["failing"][0]  # back to the threshold the incident was opened with
+    assert (undone["deadline"], undone["freshness_datepart"]) == ("2025-03-01T09:00:00Z", "hour")
+    assert (await client.get("/freshness")).json()[0]["deadline"] == "2025-03-01T09:00:00Z"
     await client.patch("/pipeline", json={"id": pid, "freshness_number": 1, "freshness_datepart": "quarter"})
     recovered = await run(client)  # 2025-06-01 is after "now": the same incident recovers
     assert recovered["failing"] == [] and [r["pipeline_id"] for r in recovered["recovered"]] == [pid]

@@ -150,3 +150,12 @@ def test_the_shortest_span_of_each_date_part_is_a_true_lower_bound():
         moment = day + dt.timedelta(days=offset, hours=offset % 24)
         for part, seconds in SHORTEST_SECONDS.items():
             assert (add_dateparts(moment, 1, part) - moment).total_seconds() >= seconds, (moment, part)
+
+
+async def test_thresholds_beyond_32_bit_seconds_are_judged_not_overflowed(app, client):
+    century = await create_pipeline(client, "archive", timeliness_number=100, timeliness_datepart="year")
+    execution = await start(client, century, start_date="2025-03-01T07:00:00Z")
+    await end(client, execution, end_date="2025-03-01T07:50:00Z")
+    at(app, T0)
+    result = await run(client)
+    assert (result["status"], result["executions_evaluated"], result["overdue"]) == ("success", 1, [])

@@ -19,6 +19,7 @@ from sqlalchemy import update
 from ..core.datetimes import utcnow
 from ..db.engine import Database
 from ..db.upsert import insert_ignoring_conflicts
+from ..errors import ApiError
 from .registry import Services, run_job
 from .schedule import next_fire, parse_cron
 from .tables import periodic_run
@@ -35,10 +36,6 @@ async def claim_tick(db: Database, job: str, scheduled_for: dt.datetime) -> bool
             job=job, scheduled_for=scheduled_for, started_at=utcnow()
         )
         return (await conn.execute(statement)).rowcount == 1
-
-
-class QueueSnapshot(dict):
-    """{job: {"pending": n, "running": n, "failed_last_24h": n}}"""
 
 
 class JobRunner:
@@ -65,8 +62,10 @@ class JobRunner:
             self.running[name] += 1
             try:
                 return await run_job(self.services, name, **kwargs)
-            except Exception:
-                self._failures[name].append(time.monotonic())
+            except Exception as exc:
+                # a `?wait=true` request's own error (an unknown execution: 404) is the client's, not a job failure
+                if _queued or not isinstance(exc, ApiError):
+                    self._failures[name].append(time.monotonic())
                 raise
             finally:
                 self.running[name] -= 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -25,6 +26,7 @@ log = logging.getLogger("watcher.jobs")
 # one is still waiting (`queueing_lock`): a second queued freshness check would do the same work.
 SERIAL = ("freshness_check", "timeliness_check", "queue_health_check", "deliver_alert", "anomaly_sweep", "prune_alerts")
 FINISHED_JOB_RETENTION_HOURS = 7 * 24
+STALLED_SECONDS = 60  # workers beat every 10 s
 SCHEMA_LOCK = 0x5741_5443_4851  # advisory lock id: one process creates the queue tables
 
 
@@ -41,11 +43,12 @@ def every(seconds: int) -> str:
     return f"*/{seconds // 60} * * * *" if seconds < 3600 else f"0 */{seconds // 3600} * * *"
 
 
-def build_app(settings: Settings, services: Services | None = None, schedules: bool = True) -> procrastinate.App:
+def build_app(settings: Settings, services: Services | None = None, schedules: bool = True, connections: int = 4) -> procrastinate.App:
     """The Procrastinate app with one task per job; with `services`, tasks can run here and (unless
     `schedules` is false) the cron schedules are registered: a worker. Without, this process only
-    defers jobs: an API replica."""
-    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo(settings.database_url)))
+    defers jobs: an API replica. `connections` caps its psycopg pool."""
+    connector = procrastinate.PsycopgConnector(conninfo=conninfo(settings.database_url), min_size=1, max_size=connections)
+    app = procrastinate.App(connector=connector)
     periodic = {**cron_schedules(settings), **{name: every(seconds) for name, seconds in LOOPS}}
     for name in JOBS:
         task = app.task(name=name, lock=name if name in SERIAL else None, queueing_lock=name if name in SERIAL else None)(
@@ -59,9 +62,32 @@ def build_app(settings: Settings, services: Services | None = None, schedules: b
         @app.task(name="prune_finished_jobs", queueing_lock="prune_finished_jobs")
         async def prune_finished_jobs(timestamp: int) -> None:
             # Finished jobs are kept a while for /jobs/status and debugging, then pruned (§15).
-            await app.job_manager.delete_old_jobs(nb_hours=FINISHED_JOB_RETENTION_HOURS, include_failed=True, include_cancelled=True, include_aborted=True)
+            await app.job_manager.delete_old_jobs(
+                nb_hours=FINISHED_JOB_RETENTION_HOURS, include_failed=True, include_cancelled=True, include_aborted=True
+            )
+
+        @app.periodic(cron="* * * * *")
+        @app.task(name="release_stalled_jobs", queueing_lock="release_stalled_jobs")
+        async def release_stalled_jobs(timestamp: int) -> None:
+            await release_stalled(app)
 
     return app
+
+
+async def release_stalled(app: procrastinate.App) -> int:
+    """Put back in the queue the jobs of workers that died without a word (no heartbeat for
+    STALLED_SECONDS). Without this, a check whose worker was killed mid-run would hold its lock in
+    `doing` and no later run of that check would ever start."""
+    stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_SECONDS)
+    for job in stalled:
+        log.warning("job %s (%s) of a stopped worker goes back to the queue", job.id, job.task_name)
+        await app.job_manager.retry_job(job)
+    return len(stalled)
+
+
+def queueing_lock(name: str, kwargs: dict[str, Any]) -> str:
+    """Queued runs with the same job and arguments are merged while one waits; others are not."""
+    return name + (json.dumps(kwargs, sort_keys=True, separators=(",", ":")) if kwargs else "")
 
 
 def _task_body(services: Services | None, name: str):
@@ -106,7 +132,7 @@ class ProcrastinateQueue:
 
     async def defer(self, name: str, **kwargs: Any) -> None:
         try:
-            await self.app.tasks[name].defer_async(**kwargs)
+            await self.app.tasks[name].configure(queueing_lock=queueing_lock(name, kwargs)).defer_async(**kwargs)
         except procrastinate.exceptions.AlreadyEnqueued:
             pass  # an identical run is already waiting
         except Exception:
@@ -145,7 +171,7 @@ class ProcrastinateQueue:
 
 @contextlib.asynccontextmanager
 async def open_queue(settings: Settings, runner) -> AsyncIterator[ProcrastinateQueue]:
-    app = build_app(settings)
+    app = build_app(settings, connections=2)
     async with app.open_async():
         queue = ProcrastinateQueue(app, runner)
         try:
@@ -157,8 +183,11 @@ async def open_queue(settings: Settings, runner) -> AsyncIterator[ProcrastinateQ
 async def run_worker(settings: Settings, services: Services, concurrency: int, wait: bool = True, schedules: bool = True) -> None:
     """Run jobs until SIGINT/SIGTERM (running jobs finish first), or with `wait=False` until the queue
     is empty."""
-    app = build_app(settings, services, schedules)
+    app = build_app(settings, services, schedules, connections=concurrency + 3)  # jobs, LISTEN, heartbeat, defers
     services.jobs = ProcrastinateQueue(app, None)
     async with app.open_async():
         await services.rule_index.refresh(services.db)
-        await app.run_worker_async(concurrency=concurrency, wait=wait, name="watcher-worker")
+        try:
+            await app.run_worker_async(concurrency=concurrency, wait=wait, name="watcher-worker")
+        finally:
+            await services.jobs.close()  # defers still in flight (e.g. delivery after a check) land first

@@ -29,7 +29,7 @@ TITLE = "Freshness Check - Pipeline DML"
 def _evaluation(dialect: str, skip_inactive: bool):
     """Every monitored pipeline, and every pipeline with an open incident, with its effective config
     (NULL when it is not monitored) and that incident. The rules decide here in SQL; only the deadline
-    (calendar arithmetic, one function) is computed in Python, and only when its inputs changed."""
+    (calendar arithmetic, one function) is computed in Python."""
     last_dml = type_coerce(
         latest(dialect, pipeline.c.last_target_insert, pipeline.c.last_target_update, pipeline.c.last_target_soft_delete), UTCDateTime
     )
@@ -44,7 +44,7 @@ def _evaluation(dialect: str, skip_inactive: bool):
     return (
         select(
             pipeline.c.id, pipeline.c.name, case((monitored, number)), datepart, own, last_dml,
-            log.c.id, log.c.last_dml_timestamp, log.c.deadline, log.c.freshness_number, log.c.freshness_datepart,
+            log.c.id, log.c.last_dml_timestamp, log.c.deadline,
         )  # fmt: skip
         .join(pipeline_type, pipeline_type.c.id == pipeline.c.pipeline_type_id)
         .outerjoin(log, and_(log.c.pipeline_id == pipeline.c.id, log.c.resolved_at.is_(None)))
@@ -72,15 +72,12 @@ async def run_freshness(db: Database, settings: Settings, now: dt.datetime) -> d
         evaluated = 0
         stale, fresh, unmonitored = [], [], []
         for row in rows:
-            pipeline_id, name, number, datepart, own, last_dml, incident_id, known_dml, known_deadline, known_number, known_datepart = row
+            pipeline_id, name, number, datepart, own, last_dml, incident_id, known_dml, known_deadline = row
             if number is None:  # an open incident whose pipeline is no longer evaluated
                 unmonitored.append(incident_id)
                 continue
             evaluated += 1
-            if incident_id is not None and last_dml == known_dml and number == known_number and datepart == known_datepart:
-                deadline = known_deadline  # the same inputs as when the incident was written
-            else:
-                deadline = add_dateparts(last_dml, number, datepart)
+            deadline = add_dateparts(last_dml, number, datepart)
             if deadline < now:
                 stale.append((pipeline_id, name, number, datepart, bool(own), last_dml, deadline, incident_id, known_dml, known_deadline))
             elif incident_id is not None:

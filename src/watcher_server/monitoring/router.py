@@ -138,4 +138,5 @@ class CleanupRequest(BaseModel):
 async def log_cleanup(body: CleanupRequest, request: Request):
     """Delete executions started before the retention cutoff (and their logs), in committed batches."""
     state = request.app.state
-    return JSON(await cleanup(state.db, state.clock(), body.retention_days, body.batch_size, body.dry_run))
+    # unpaced: a client waits for this answer; `watcher cleanup` paces its batches by default
+    return JSON(await cleanup(state.db, state.clock(), body.retention_days, body.batch_size, body.dry_run, pause_ratio=0))

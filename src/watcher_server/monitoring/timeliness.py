@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import BigInteger, and_, any_, bindparam, case, func, insert, not_, or_, select, update
+from sqlalchemy import BigInteger, and_, any_, bindparam, case, cast, func, insert, not_, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from ..alerts import texts
@@ -49,7 +49,7 @@ def _candidates(dialect: str, since: dt.datetime, open_ids: list[int], skip_inac
         pe.c.completed_successfully.is_(True),
         log.c.pipeline_execution_id.is_(None),
         pe.c.duration_seconds.is_not(None),
-        or_(number.is_(None), pe.c.duration_seconds < number * shortest),
+        or_(number.is_(None), pe.c.duration_seconds < cast(number, BigInteger) * shortest),  # 64-bit: 100 years overflow int4
     )
     joined = (
         pe.join(pipeline, pipeline.c.id == pe.c.pipeline_id)
