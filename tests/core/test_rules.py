@@ -148,3 +148,13 @@ def test_json_errors_name_line_column_and_trailing_comma():
     assert describe_json_error('{"a" 1}', 5, "Expecting ':' delimiter") == (
         "Invalid JSON at line 1, column 6: expecting ':' delimiter"
     )
+
+
+def test_slack_text_shows_details_in_a_fixed_order_whatever_order_they_were_stored_in():
+    from watcher_server.alerts.texts import slack_text
+
+    stored_by_jsonb = {"Links": "L", "Metrics": ["inserts"], "Anomalies": "A", "Extra": 1, "Total Anomalies": 1}
+    text = slack_text("warning", "T", "M", stored_by_jsonb, dt.datetime(2025, 1, 1))
+    assert [line.split(":*")[0] for line in text.splitlines() if line.startswith("• *")] == [
+        "• *Total Anomalies", "• *Metrics", "• *Anomalies", "• *Extra", "• *Links",
+    ]  # fmt: skip

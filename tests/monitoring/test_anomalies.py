@@ -52,6 +52,7 @@ async def test_contract_example_flags_a_spike_with_its_numbers(app, client):
     assert alert["message"] == f"Anomalies Detected for Pipeline 'orders' (ID: {pid}) - Execution ID {last} flagged"
     assert alert["details"]["Total Anomalies"] == 1 and alert["details"]["Metrics"] == ["total_rows"]
     assert alert["details"]["Anomalies"] == "\n\t• total_rows: 500 (Range: 18 - 30)"
+    assert alert["details"]["Links"] == f"\n\t• http://localhost:8000/pipeline/{pid}"
     assert (await _detect(client, last))["status"] == "warning"
     assert len((await client.get("/alerts", params={"kind": "anomaly"})).json()) == 1  # not alerted twice
     assert len((await client.get("/anomaly_detection_result", params={"pipeline_execution_id": last})).json()) == 1

@@ -12,6 +12,7 @@ from ..db.engine import Database
 from ..db.filters import id_equals
 from ..http import ListParams
 from ..settings import Settings
+from . import texts
 from .tables import alert, alert_subject
 
 
@@ -33,8 +34,11 @@ async def record_alert(
     pipeline_ids: list[int] = (),
     execution_ids: list[int] = (),
 ) -> int:
-    """Store one alert and its subjects; delivery happens later, from this row."""
+    """Store one alert and its subjects; delivery happens later, from this row. An alert about
+    pipelines links to each of them in Watcher."""
     status = "pending" if delivery_configured(settings) else "not_configured"
+    if pipeline_ids:
+        details = {**details, "Links": texts.lines([texts.pipeline_link(settings.public_url, p) for p in dict.fromkeys(pipeline_ids)])}
     alert_id = (
         await conn.execute(
             insert(alert)

@@ -34,10 +34,21 @@ def lines(items: list[str]) -> str:
     return "".join(f"\n\t• {item}" for item in items)
 
 
+# The order detail lines are shown in. PostgreSQL's jsonb keeps object keys sorted by length, not in
+# the order they were written, so the message fixes its own order: what happened first, links last.
+DETAIL_ORDER = (
+    "Failed Pipelines", "Recovered Pipelines", "Failed Executions", "Recovered Executions",
+    "Total Anomalies", "Metrics", "Anomalies", "Total pending", "By type", "Links",
+)  # fmt: skip
+
+
 def slack_text(level: str, title: str, message: str, details: dict[str, Any] | None, created_at: dt.datetime) -> str:
     parts = [LEVEL_MARKERS[level], f"*{title}*", f"*Timestamp:* {created_at.strftime('%Y-%m-%d %H:%M:%S')} UTC", f"*Message:* {message}"]
     if details:
-        parts += ["", "*Details:*"] + [f"• *{key}:* {value}" for key, value in details.items()]
+        rank = {key: index for index, key in enumerate(DETAIL_ORDER)}
+        unknown = len(DETAIL_ORDER) - 1.5  # other keys: after the known ones, before the links
+        ordered = sorted(details.items(), key=lambda item: rank.get(item[0], unknown))
+        parts += ["", "*Details:*"] + [f"• *{key}:* {value}" for key, value in ordered]
     return "\n".join(parts)
 
 

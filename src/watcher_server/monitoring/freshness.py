@@ -131,7 +131,6 @@ async def run_freshness(db: Database, settings: Settings, now: dt.datetime) -> d
                             for pipeline_id, name, number, datepart, last_dml in opened
                         ]
                     ),
-                    "Links": texts.lines([texts.pipeline_link(settings.public_url, opened_row[0]) for opened_row in opened]),
                 },
                 pipeline_ids=[opened_row[0] for opened_row in opened],
             )  # fmt: skip
@@ -144,7 +143,6 @@ async def run_freshness(db: Database, settings: Settings, now: dt.datetime) -> d
                     "Recovered Pipelines": texts.lines(
                         [f"{name} (ID: {pipeline_id}): Last DML {format_datetime(last_dml)}" for pipeline_id, name, last_dml, _ in fresh]
                     ),
-                    "Links": texts.lines([texts.pipeline_link(settings.public_url, recovered[0]) for recovered in fresh]),
                 },
                 pipeline_ids=[recovered[0] for recovered in fresh],
             )  # fmt: skip
