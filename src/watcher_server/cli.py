@@ -81,8 +81,8 @@ def worker(concurrency: int, database_url: str | None, log_level: str) -> None:
     """Run background jobs in scale-out mode (PostgreSQL): checks on their cron schedules, anomaly
     detection, alert delivery. Start any number; each tick runs once across all of them.
 
-    Requires WATCHER_JOB_QUEUE=procrastinate here and on every `watcher serve`. SIGTERM or Ctrl-C
-    stops taking jobs and lets running ones finish."""
+    Every `watcher serve` of the deployment needs WATCHER_JOB_QUEUE=procrastinate (workers assume
+    it). SIGTERM or Ctrl-C stops taking jobs and lets running ones finish."""
     import asyncio
     import logging
 
@@ -99,6 +99,9 @@ def worker(concurrency: int, database_url: str | None, log_level: str) -> None:
     if settings.job_queue != "procrastinate":
         raise click.ClickException("`watcher worker` needs WATCHER_JOB_QUEUE=procrastinate (and a PostgreSQL database)")
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if log_level != "debug":  # one line per job run (a delivery sweep every 5 s) and migration chatter: debug only
+        for chatty in ("procrastinate.worker", "procrastinate.periodic", "alembic"):
+            logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLevelName(log_level.upper())))
     _prepare_database(settings)
 
     async def run() -> None:

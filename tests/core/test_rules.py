@@ -158,3 +158,11 @@ def test_slack_text_shows_details_in_a_fixed_order_whatever_order_they_were_stor
     assert [line.split(":*")[0] for line in text.splitlines() if line.startswith("• *")] == [
         "• *Total Anomalies", "• *Metrics", "• *Anomalies", "• *Extra", "• *Links",
     ]  # fmt: skip
+
+
+def test_alerts_link_to_the_first_twenty_pipelines_and_count_the_rest():
+    from watcher_server.alerts.texts import pipeline_links
+
+    text = pipeline_links("http://w", list(range(1, 26)))
+    assert text.startswith("\n\t• http://w/pipeline/1\n\t• http://w/pipeline/2")
+    assert text.count("http://w/pipeline/") == 20 and text.endswith("\n\t• … and 5 more")

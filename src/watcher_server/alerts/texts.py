@@ -55,3 +55,13 @@ def slack_text(level: str, title: str, message: str, details: dict[str, Any] | N
 def pipeline_link(public_url: str, pipeline_id: int) -> str:
     return f"{public_url}/pipeline/{pipeline_id}"
 
+
+MAX_LINKS = 20  # a message about 80,000 pipelines lists them all, but links to the first few only
+
+
+def pipeline_links(public_url: str, pipeline_ids: list[int]) -> str:
+    shown = [pipeline_link(public_url, p) for p in pipeline_ids[:MAX_LINKS]]
+    if len(pipeline_ids) > MAX_LINKS:
+        shown.append(f"… and {len(pipeline_ids) - MAX_LINKS} more")
+    return lines(shown)
+

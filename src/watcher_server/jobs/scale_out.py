@@ -25,7 +25,8 @@ log = logging.getLogger("watcher.jobs")
 # Jobs whose runs must not overlap (Procrastinate `lock`) and whose duplicates may be merged while
 # one is still waiting (`queueing_lock`): a second queued freshness check would do the same work.
 SERIAL = ("freshness_check", "timeliness_check", "queue_health_check", "deliver_alert", "anomaly_sweep", "prune_alerts")
-FINISHED_JOB_RETENTION_HOURS = 7 * 24
+SUCCEEDED_JOB_RETENTION_HOURS = 1
+FAILED_JOB_RETENTION_HOURS = 7 * 24
 STALLED_SECONDS = 60  # workers beat every 10 s
 SCHEMA_LOCK = 0x5741_5443_4851  # advisory lock id: one process creates the queue tables
 
@@ -61,9 +62,11 @@ def build_app(settings: Settings, services: Services | None = None, schedules: b
         @app.periodic(cron="0 * * * *")
         @app.task(name="prune_finished_jobs", queueing_lock="prune_finished_jobs")
         async def prune_finished_jobs(timestamp: int) -> None:
-            # Finished jobs are kept a while for /jobs/status and debugging, then pruned (§15).
+            # Finished jobs are pruned (§15): successful ones after an hour (the delivery sweep alone
+            # finishes 720 an hour), failed ones after a week, for /jobs/status and for debugging.
+            await app.job_manager.delete_old_jobs(nb_hours=SUCCEEDED_JOB_RETENTION_HOURS)
             await app.job_manager.delete_old_jobs(
-                nb_hours=FINISHED_JOB_RETENTION_HOURS, include_failed=True, include_cancelled=True, include_aborted=True
+                nb_hours=FAILED_JOB_RETENTION_HOURS, include_failed=True, include_cancelled=True, include_aborted=True
             )
 
         @app.periodic(cron="* * * * *")
