@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -73,3 +74,20 @@ def serving(database_url, tmp_path, **settings):
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+@contextlib.contextmanager
+def worker(database_url, log_path, **settings):
+    env = {**os.environ, "WATCHER_DATABASE_URL": database_url, **{f"WATCHER_{k.upper()}": str(v) for k, v in settings.items()}}
+    with open(log_path, "w+") as log:
+        process = subprocess.Popen([sys.executable, "-m", "watcher_server.cli", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            yield process
+        finally:
+            process.send_signal(signal.SIGTERM)  # graceful: running jobs finish first
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                log.seek(0)
+                pytest.fail(f"watcher worker did not stop on SIGTERM:\n{log.read()}")

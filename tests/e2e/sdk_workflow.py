@@ -76,4 +76,9 @@ results["patched_next_watermark"] = httpx.get(f"{base_url}/pipeline/{synced.pipe
 with warnings.catch_warnings(record=True):
     resynced = client.sync_pipeline_config(parent_config)
 results["resynced_watermark"] = resynced.watermark
+
+# The check triggers: queued, whichever runner the server uses.
+client.trigger_freshness_check()
+client.trigger_timeliness_check(lookback_minutes=60)
+client.trigger_celery_queue_check()
 print(json.dumps(results))

@@ -12,6 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from .conftest import serving, wait_for, worker
+
 SDK_PYTHON = os.environ.get("WATCHER_SDK_PYTHON")
 
 
@@ -53,3 +55,22 @@ def test_sdk_syncs_configuration_and_lineage_and_tracks_nested_executions(live_s
         assert children[results["child_execution_id"]]["inserts"] == 3
         assert children[results["manual_execution_id"]]["completed_successfully"] is False
         assert children[results["manual_execution_id"]]["execution_metadata"] == {"error": "boom"}
+
+
+@pytest.mark.sdk
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_sdk_works_unchanged_against_a_scale_out_deployment(database_url, tmp_path, sdk_python):
+    """API in scale-out mode plus one `watcher worker`: the SDK's calls behave the same, and the
+    checks it triggers run in the worker (its failed run raises an execution_failure alert there)."""
+    settings = {"job_queue": "procrastinate"}
+    with serving(database_url, tmp_path / "api", **settings) as base, worker(database_url, tmp_path / "worker.log", **settings):
+        script = Path(__file__).with_name("sdk_workflow.py")
+        run = subprocess.run([sdk_python, str(script), base], capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        results = json.loads(run.stdout.strip().splitlines()[-1])
+        with httpx.Client(base_url=base, timeout=10) as http:
+            assert wait_for(lambda: http.get("/alerts", params={"kind": "execution_failure"}).json(), 30), (tmp_path / "worker.log").read_text()
+            [failure] = http.get("/alerts", params={"kind": "execution_failure"}).json()
+            assert failure["pipeline_execution_ids"] == [results["manual_execution_id"]]
+            parent = http.get(f"/pipeline_execution/{results['parent_execution_id']}").json()
+            assert parent["completed_successfully"] is True and len(parent["child_executions"]) == 2

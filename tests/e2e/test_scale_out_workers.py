@@ -5,11 +5,6 @@ queued check is picked up by a worker."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import signal
-import subprocess
-import sys
 import time
 
 import httpx
@@ -20,30 +15,12 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from watcher_server.db.urls import async_url
 
 from ..webhook_receiver import WebhookReceiver
-from .conftest import serving, wait_for
+from .conftest import serving, wait_for, worker
 
 
 @pytest.fixture
 def backend() -> str:
     return "postgresql"
-
-
-@contextlib.contextmanager
-def worker(database_url, log_path, **settings):
-    env = {**os.environ, "WATCHER_DATABASE_URL": database_url, **{f"WATCHER_{k.upper()}": str(v) for k, v in settings.items()}}
-    with open(log_path, "w+") as log:
-        process = subprocess.Popen([sys.executable, "-m", "watcher_server.cli", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            yield process
-        finally:
-            process.send_signal(signal.SIGTERM)  # graceful: running jobs finish first
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                log.seek(0)
-                pytest.fail(f"watcher worker did not stop on SIGTERM:\n{log.read()}")
-
 
 
 def test_two_workers_run_each_tick_once_and_a_queued_check(database_url, tmp_path):
