@@ -49,6 +49,7 @@ def _evaluation(dialect: str, skip_inactive: bool):
         .join(pipeline_type, pipeline_type.c.id == pipeline.c.pipeline_type_id)
         .outerjoin(log, and_(log.c.pipeline_id == pipeline.c.id, log.c.resolved_at.is_(None)))
         .where(or_(monitored, log.c.id.is_not(None)))
+        .order_by(pipeline.c.id)  # results and alert lines in pipeline order, on both backends
     )
 
 
