@@ -13,16 +13,12 @@ import argparse
 import asyncio
 import random
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import asyncpg
 import httpx
-from serving import watcher_server
+from serving import migrated_database, watcher_server
 
-ROOT = Path(__file__).resolve().parents[1]
 DATABASE = "watcher_lineage_bench"
 LAYERS = [("source", 15_000), ("raw", 10_000), ("staging", 10_000), ("intermediate", 8_000), ("mart", 5_000), ("report", 2_000)]
 PIPELINES = 5_000
@@ -39,12 +35,7 @@ def fan_in(rng: random.Random) -> int:
 
 
 async def build(admin_url: str) -> tuple[str, dict[str, list[int]], int]:
-    admin = await asyncpg.connect(admin_url)
-    await admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-    await admin.execute(f"CREATE DATABASE {DATABASE}")
-    await admin.close()
-    url = admin_url.rsplit("/", 1)[0] + f"/{DATABASE}"
-    subprocess.run([sys.executable, "-m", "watcher_server.cli", "db", "upgrade", "--database-url", url], check=True, cwd=ROOT)
+    url = await migrated_database(admin_url, DATABASE)
 
     rng = random.Random(42)
     conn = await asyncpg.connect(url)

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import asyncpg
-from serving import watcher_server
+from serving import migrated_database, watcher_server
 
 from watcher_server.core.datetimes import utcnow
 from watcher_server.db.engine import Database, create_engine
@@ -36,12 +36,7 @@ RULE_PIPELINES = 200
 
 
 async def build(admin_url: str) -> str:
-    admin = await asyncpg.connect(admin_url)
-    await admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-    await admin.execute(f"CREATE DATABASE {DATABASE}")
-    await admin.close()
-    url = admin_url.rsplit("/", 1)[0] + f"/{DATABASE}"
-    subprocess.run([sys.executable, "-m", "watcher_server.cli", "db", "upgrade", "--database-url", url], check=True, cwd=ROOT)
+    url = await migrated_database(admin_url, DATABASE)
     conn = await asyncpg.connect(url)
     steps = [
         ("types", "INSERT INTO pipeline_type (name, freshness_number, freshness_datepart, timeliness_number, timeliness_datepart) "

@@ -14,6 +14,21 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 
 
+async def migrated_database(admin_url: str, name: str) -> str:
+    """Drop and recreate database `name` next to `admin_url`, apply Watcher's migrations, return its URL."""
+    import asyncpg
+
+    admin = await asyncpg.connect(admin_url)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.execute(f"CREATE DATABASE {name}")
+    finally:
+        await admin.close()
+    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+    subprocess.run([sys.executable, "-m", "watcher_server.cli", "db", "upgrade", "--database-url", url], check=True, cwd=ROOT)
+    return url
+
+
 @contextlib.contextmanager
 def watcher_server(database_url: str, port: int, workers: int = 1, **settings):
     """Yields the base URL; settings become WATCHER_* variables. Stops the server on exit."""
