@@ -1,12 +1,26 @@
-"""The SQL forms of the configuration rules decide exactly as the Python ones (§10.2, §11.2)."""
+"""The SQL forms of the configuration rules decide exactly as the contract words them (§10.2, §11.2)."""
 
 import itertools
 
 from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, insert, select
 
-from watcher_server.monitoring.rules import effective_config, effective_config_columns, eligible, eligible_condition
+from watcher_server.monitoring.rules import Effective, effective_config_columns, eligible_condition
 
 NUMBERS, DATEPARTS, FLAGS = (None, 2), (None, "day"), (False, True)
+
+
+def effective_config(own_number, own_datepart, type_number, type_datepart) -> Effective | None:
+    """§10.2: the pipeline's own pair when both are set, else the type's when both are set, never mixed."""
+    if own_number is not None and own_datepart is not None:
+        return Effective(own_number, own_datepart, True)
+    if type_number is not None and type_datepart is not None:
+        return Effective(type_number, type_datepart, False)
+    return None
+
+
+def eligible(own_mute: bool, type_mute: bool, active: bool, skip_inactive: bool) -> bool:
+    """§10.2: not muted on the pipeline nor its type; active too when inactive pipelines are skipped."""
+    return not own_mute and not type_mute and (active or not skip_inactive)
 
 
 async def test_effective_config_and_eligibility_in_sql_match_the_python_rules(engine_only):
