@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -11,7 +12,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, BeforeValidator, Field
 from sqlalchemy import Select
 
-from .core.datetimes import parse_datetime
+from .core.datetimes import format_datetime, parse_datetime
 from .core.fields import storable_text
 from .core.text import normalize
 from .db.engine import Database
@@ -29,6 +30,21 @@ class JSON(Response):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
+
+
+def render_row(row, keys: tuple[str, ...], **computed: Any) -> dict[str, Any]:
+    """The named columns of a row (or dict), in that order, as JSON values: datetimes in the
+    contract's UTC text (§2.6), NUMERIC values as numbers. `computed` supplies keys the row lacks."""
+    values = row if isinstance(row, dict) else row._mapping
+    return {key: _json_value(computed[key] if key in computed else values[key]) for key in keys}
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return format_datetime(value)
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    return value
 
 
 async def database(request: Request) -> Database:

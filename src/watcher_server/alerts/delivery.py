@@ -12,8 +12,9 @@ import logging
 import httpx
 from sqlalchemy import and_, or_, select, update
 
-from ..core.datetimes import format_datetime, utcnow
+from ..core.datetimes import utcnow
 from ..db.engine import Database
+from ..http import render_row
 from ..settings import Settings
 from .service import delivery_configured
 from .tables import alert
@@ -49,10 +50,7 @@ async def _claim(db: Database, now: dt.datetime) -> list:
 
 
 def _payload(row) -> dict:
-    return {
-        "id": row.id, "kind": row.kind, "event": row.event, "level": row.level, "title": row.title,
-        "message": row.message, "details": row.details, "created_at": format_datetime(row.created_at),
-    }  # fmt: skip
+    return render_row(row, ("id", "kind", "event", "level", "title", "message", "details", "created_at"))
 
 
 async def _send(client: httpx.AsyncClient, settings: Settings, row) -> str | None:

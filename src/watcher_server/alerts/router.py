@@ -6,14 +6,19 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator
 
-from ..core.datetimes import format_datetime
 from ..core.text import normalize
-from ..http import DB, JSON, DatetimeQuery, Paging, api_router
+from ..http import DB, JSON, DatetimeQuery, Paging, api_router, render_row
 from .service import list_alerts
 from .tables import EVENTS, KINDS, LEVELS
 
 router = api_router(tags=["alerts"])
 
+
+
+ALERT_KEYS = (
+    "id", "kind", "event", "level", "title", "message", "details", "pipeline_ids", "pipeline_execution_ids",
+    "created_at", "delivery_status", "delivery_attempts", "sent_at",
+)  # fmt: skip
 
 
 @router.get("/alerts")
@@ -30,15 +35,4 @@ async def alerts(
     filters = {"kind": kind, "event": event, "level": level, "pipeline_id": pipeline_id,
                "pipeline_execution_id": pipeline_execution_id, "since": since}  # fmt: skip
     rows = await list_alerts(db, paging, filters)
-    return JSON(
-        [
-            {
-                "id": row.id, "kind": row.kind, "event": row.event, "level": row.level, "title": row.title,
-                "message": row.message, "details": row.details, "pipeline_ids": pipelines,
-                "pipeline_execution_ids": executions, "created_at": format_datetime(row.created_at),
-                "delivery_status": row.delivery_status, "delivery_attempts": row.delivery_attempts,
-                "sent_at": format_datetime(row.sent_at),
-            }
-            for row, pipelines, executions in rows
-        ]
-    )  # fmt: skip
+    return JSON([render_row(row, ALERT_KEYS, pipeline_ids=pipelines, pipeline_execution_ids=executions) for row, pipelines, executions in rows])

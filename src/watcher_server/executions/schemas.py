@@ -6,9 +6,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, model_validator
 
-from ..core.datetimes import format_datetime
 from ..core.fields import Id, Int64Count, JsonObject, UtcDatetime, Watermark
 from ..core.text import normalize
+from ..http import render_row
 
 
 class StartExecution(BaseModel):
@@ -52,22 +52,12 @@ class StartedExecution(BaseModel):
 Status = Annotated[Literal["running", "succeeded", "failed"], BeforeValidator(normalize)]
 
 
+EXECUTION_KEYS = (
+    "id", "parent_id", "pipeline_id", "start_date", "end_date", "duration_seconds", "completed_successfully",
+    "inserts", "updates", "soft_deletes", "total_rows", "watermark", "next_watermark", "execution_metadata",
+    "anomaly_flags", "throughput",
+)  # fmt: skip
+
+
 def render_execution(row) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "parent_id": row.parent_id,
-        "pipeline_id": row.pipeline_id,
-        "start_date": format_datetime(row.start_date),
-        "end_date": format_datetime(row.end_date),
-        "duration_seconds": row.duration_seconds,
-        "completed_successfully": row.completed_successfully,
-        "inserts": row.inserts,
-        "updates": row.updates,
-        "soft_deletes": row.soft_deletes,
-        "total_rows": row.total_rows,
-        "watermark": row.watermark,
-        "next_watermark": row.next_watermark,
-        "execution_metadata": row.execution_metadata,
-        "anomaly_flags": row.anomaly_flags,
-        "throughput": row.throughput,
-    }
+    return render_row(row, EXECUTION_KEYS)

@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, model_validator
 
-from ..core.datetimes import format_datetime
 from ..core.fields import Id, JsonObject, Name, Part
+from ..http import render_row
 from ..pipelines.schemas import require_id_or_name
 
 
@@ -74,26 +74,14 @@ class AddressLineageCreate(BaseModel):
 
 
 def render_address_type(row) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "name": row.name,
-        "group_name": row.group_name,
-        "created_at": format_datetime(row.created_at),
-        "updated_at": format_datetime(row.updated_at),
-    }
+    return render_row(row, ("id", "name", "group_name", "created_at", "updated_at"))
+
+
+ADDRESS_KEYS = (
+    "id", "name", "address_type_id", "database_name", "schema_name", "table_name", "primary_key",
+    "address_metadata", "input_hash", "created_at", "updated_at",
+)  # fmt: skip
 
 
 def render_address(row) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "name": row.name,
-        "address_type_id": row.address_type_id,
-        "database_name": row.database_name,
-        "schema_name": row.schema_name,
-        "table_name": row.table_name,
-        "primary_key": row.primary_key,
-        "address_metadata": row.address_metadata,
-        "input_hash": row.input_hash,
-        "created_at": format_datetime(row.created_at),
-        "updated_at": format_datetime(row.updated_at),
-    }
+    return render_row(row, ADDRESS_KEYS)

@@ -13,14 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..alerts.service import record_alert
 from ..alerts.texts import lines
-from ..core.datetimes import format_datetime
 from ..core.ids import fits_int64
 from ..db.engine import Database
 from ..db.filters import id_equals
 from ..db.locks import exclusive
 from ..errors import NotFound
 from ..executions.tables import pipeline_execution as pe
-from ..http import ListParams
+from ..http import ListParams, render_row
 from ..pipelines.tables import pipeline
 from ..settings import Settings
 from .tables import anomaly_detection_result as result
@@ -159,16 +158,15 @@ def _plain(value: float) -> str:
     return str(int(value)) if math.isfinite(value) and value == int(value) else str(value)
 
 
+RESULT_KEYS = (
+    "pipeline_execution_id", "rule_id", "pipeline_id", "metric_field", "direction", "seasonality",
+    "violation_value", "z_score", "historical_mean", "std_deviation_value", "z_threshold",
+    "threshold_min_value", "threshold_max_value", "context", "detected_at",
+)  # fmt: skip
+
+
 def render_result(row) -> dict[str, Any]:
-    get = row.get if isinstance(row, dict) else row._mapping.get
-    return {
-        key: (format_datetime(get(key)) if key == "detected_at" else get(key))
-        for key in (
-            "pipeline_execution_id", "rule_id", "pipeline_id", "metric_field", "direction", "seasonality",
-            "violation_value", "z_score", "historical_mean", "std_deviation_value", "z_threshold",
-            "threshold_min_value", "threshold_max_value", "context", "detected_at",
-        )
-    }  # fmt: skip
+    return render_row(row, RESULT_KEYS)
 
 
 async def list_results(db: Database, paging: ListParams, filters: dict[str, Any]) -> list:

@@ -10,7 +10,7 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..core.datetimes import format_datetime, utcnow
+from ..core.datetimes import utcnow
 from ..core.fields import Id
 from ..core.ids import fits_int32
 from ..core.text import normalize
@@ -18,7 +18,7 @@ from ..db.engine import Database
 from ..db.filters import id_equals
 from ..db.upsert import get_or_create
 from ..errors import Conflict, NotFound
-from ..http import ListParams
+from ..http import ListParams, render_row
 from ..pipelines.service import require_pipeline
 from .tables import METRICS
 from .tables import anomaly_detection_rule as rule
@@ -115,10 +115,11 @@ async def patch_rule(db: Database, body: RuleUpdate):
             raise Conflict(COLLISION) from None
 
 
+RULE_KEYS = (
+    "id", "pipeline_id", "metric_field", "z_threshold", "lookback_days", "minimum_executions", "direction",
+    "seasonality", "active", "created_at", "updated_at",
+)  # fmt: skip
+
+
 def render_rule(row) -> dict[str, Any]:
-    return {
-        "id": row.id, "pipeline_id": row.pipeline_id, "metric_field": row.metric_field,
-        "z_threshold": float(row.z_threshold), "lookback_days": row.lookback_days,
-        "minimum_executions": row.minimum_executions, "direction": row.direction, "seasonality": row.seasonality,
-        "active": row.active, "created_at": format_datetime(row.created_at), "updated_at": format_datetime(row.updated_at),
-    }  # fmt: skip
+    return render_row(row, RULE_KEYS)

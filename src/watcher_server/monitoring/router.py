@@ -8,10 +8,9 @@ from fastapi import Body, Query, Request
 from pydantic import BaseModel, BeforeValidator, Field
 from sqlalchemy import select
 
-from ..core.datetimes import format_datetime
 from ..core.text import normalize
 from ..db.filters import id_equals
-from ..http import DB, JSON, DatetimeQuery, Paging, api_router
+from ..http import DB, JSON, DatetimeQuery, Paging, api_router, render_row
 from ..pipelines.tables import pipeline
 from .cleanup import cleanup
 from .freshness import LAST_FRESHNESS_RUN
@@ -30,6 +29,18 @@ def _in_state(resolved_at, status: str):
 
 def _state(resolved_at) -> str:
     return "open" if resolved_at is None else "resolved"
+
+
+INCIDENT_KEYS = (
+    "id", "pipeline_id", "pipeline_name", "status", "last_dml_timestamp", "deadline", "freshness_number",
+    "freshness_datepart", "used_child_config", "evaluation_timestamp", "last_evaluated_at", "resolved_at",
+    "resolution", "created_at",
+)  # fmt: skip
+TIMELINESS_KEYS = (
+    "pipeline_execution_id", "pipeline_id", "pipeline_name", "execution_status", "status", "duration_seconds",
+    "seconds_threshold", "timely_number", "timely_datepart", "used_child_config", "final_status", "created_at",
+    "resolved_at",
+)  # fmt: skip
 
 
 class TimelinessRequest(BaseModel):
@@ -74,20 +85,7 @@ async def freshness_incidents(
     def evaluated_at(r):  # every run evaluates every open incident (see check_run)
         return max(r.last_evaluated_at, r.last_run) if r.resolved_at is None and r.last_run is not None else r.last_evaluated_at
 
-    return JSON(
-        [
-            {
-                "id": r.id, "pipeline_id": r.pipeline_id, "pipeline_name": r.pipeline_name,
-                "status": _state(r.resolved_at),
-                "last_dml_timestamp": format_datetime(r.last_dml_timestamp), "deadline": format_datetime(r.deadline),
-                "freshness_number": r.freshness_number, "freshness_datepart": r.freshness_datepart,
-                "used_child_config": r.used_child_config, "evaluation_timestamp": format_datetime(r.evaluation_timestamp),
-                "last_evaluated_at": format_datetime(evaluated_at(r)), "resolved_at": format_datetime(r.resolved_at),
-                "resolution": r.resolution, "created_at": format_datetime(r.created_at),
-            }
-            for r in rows
-        ]
-    )  # fmt: skip
+    return JSON([render_row(r, INCIDENT_KEYS, status=_state(r.resolved_at), last_evaluated_at=evaluated_at(r)) for r in rows])
 
 
 @router.get("/timeliness")
@@ -113,19 +111,7 @@ async def timeliness_log(
     if since is not None:
         statement = statement.where(entries.c.created_at >= since)
     rows = await paging.fetch(db, statement, entries.c.pipeline_execution_id)
-    return JSON(
-        [
-            {
-                "pipeline_execution_id": r.pipeline_execution_id, "pipeline_id": r.pipeline_id, "pipeline_name": r.pipeline_name,
-                "execution_status": r.execution_status, "status": _state(r.resolved_at),
-                "duration_seconds": r.duration_seconds, "seconds_threshold": r.seconds_threshold,
-                "timely_number": r.timely_number, "timely_datepart": r.timely_datepart,
-                "used_child_config": r.used_child_config, "final_status": r.final_status,
-                "created_at": format_datetime(r.created_at), "resolved_at": format_datetime(r.resolved_at),
-            }
-            for r in rows
-        ]
-    )  # fmt: skip
+    return JSON([render_row(r, TIMELINESS_KEYS, status=_state(r.resolved_at)) for r in rows])
 
 
 class CleanupRequest(BaseModel):

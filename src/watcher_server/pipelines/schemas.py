@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, model_validator
 
-from ..core.datetimes import format_datetime
 from ..core.fields import DatePartValue, Id, Int32Positive, JsonObject, Name, Watermark
+from ..http import render_row
 
 MONITORING_FIELDS = (
     "freshness_number",
@@ -128,41 +128,24 @@ class IdResponse(BaseModel):
     id: int
 
 
+PIPELINE_TYPE_KEYS = (
+    "id", "name", "freshness_number", "freshness_datepart", "mute_freshness_check",
+    "timeliness_number", "timeliness_datepart", "mute_timeliness_check", "created_at", "updated_at",
+)  # fmt: skip
+
+
 def render_pipeline_type(row) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "name": row.name,
-        "freshness_number": row.freshness_number,
-        "freshness_datepart": row.freshness_datepart,
-        "mute_freshness_check": row.mute_freshness_check,
-        "timeliness_number": row.timeliness_number,
-        "timeliness_datepart": row.timeliness_datepart,
-        "mute_timeliness_check": row.mute_timeliness_check,
-        "created_at": format_datetime(row.created_at),
-        "updated_at": format_datetime(row.updated_at),
-    }
+    return render_row(row, PIPELINE_TYPE_KEYS)
+
+
+PIPELINE_KEYS = (
+    "id", "name", "pipeline_type_id", "watermark", "next_watermark", "pipeline_metadata",
+    "last_target_insert", "last_target_update", "last_target_soft_delete",
+    "freshness_number", "freshness_datepart", "mute_freshness_check",
+    "timeliness_number", "timeliness_datepart", "mute_timeliness_check",
+    "load_lineage", "active", "input_hash", "created_at", "updated_at",
+)  # fmt: skip
 
 
 def render_pipeline(row) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "name": row.name,
-        "pipeline_type_id": row.pipeline_type_id,
-        "watermark": row.watermark,
-        "next_watermark": row.next_watermark,
-        "pipeline_metadata": row.pipeline_metadata,
-        "last_target_insert": format_datetime(row.last_target_insert),
-        "last_target_update": format_datetime(row.last_target_update),
-        "last_target_soft_delete": format_datetime(row.last_target_soft_delete),
-        "freshness_number": row.freshness_number,
-        "freshness_datepart": row.freshness_datepart,
-        "mute_freshness_check": row.mute_freshness_check,
-        "timeliness_number": row.timeliness_number,
-        "timeliness_datepart": row.timeliness_datepart,
-        "mute_timeliness_check": row.mute_timeliness_check,
-        "load_lineage": row.load_lineage,
-        "active": row.active,
-        "input_hash": row.input_hash,
-        "created_at": format_datetime(row.created_at),
-        "updated_at": format_datetime(row.updated_at),
-    }
+    return render_row(row, PIPELINE_KEYS)
