@@ -99,13 +99,17 @@ Index(
 )
 Index("ix_freshness_pipeline_log_resolved_at", freshness_pipeline_log.c.resolved_at)
 
-# When each check last ran. Every run evaluates every open incident, so an open incident's
-# last_evaluated_at is this time; stamping it here saves rewriting every open incident on every run.
+# One row per background check. last_run_at is the freshness run's evaluation time: every run
+# evaluates every open incident, so an open incident's last_evaluated_at is this time (stamping it
+# here saves rewriting every open incident on every run). finished_at and duration_seconds describe
+# the last completed run of any check, for logs and /metrics.
 check_run = Table(
     "check_run",
     metadata,
     Column("check_name", String(50), primary_key=True),
     Column("last_run_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    Column("duration_seconds", Double),
 )
 
 timeliness_pipeline_execution_log = Table(
