@@ -24,7 +24,8 @@ from watcher_server.db.migrate import upgrade
 from watcher_server.settings import Settings
 
 PG_ADMIN_URL = os.environ.get("WATCHER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-TEMPLATE = "watcher_test_template"
+# One template per test session, so concurrent runs on one server (a developer and CI) never drop each other's.
+TEMPLATE = f"watcher_test_template_{os.getpid()}"
 
 
 def _pg_url(database: str) -> str:
@@ -44,7 +45,7 @@ def sqlite_template(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
-def postgres_template() -> str:
+def postgres_template():
     async def build():
         try:
             admin = await asyncpg.connect(_asyncpg_dsn(PG_ADMIN_URL), timeout=5)
@@ -56,10 +57,19 @@ def postgres_template() -> str:
         finally:
             await admin.close()
 
+    async def drop():
+        admin = await asyncpg.connect(_asyncpg_dsn(PG_ADMIN_URL), timeout=5)
+        try:
+            await admin.execute(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)")
+        finally:
+            await admin.close()
+
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         pool.submit(asyncio.run, build()).result()
     upgrade(_pg_url(TEMPLATE))
-    return TEMPLATE
+    yield TEMPLATE
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, drop()).result()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

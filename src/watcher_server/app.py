@@ -10,9 +10,10 @@ from fastapi import FastAPI
 
 from . import __version__
 from .alerts.router import router as alerts_router
+from .api_docs import install_api_docs
 from .auth import BearerTokenAuth, BodySizeLimit
 from .core.datetimes import utcnow
-from .db.engine import Database, create_engine
+from .db.engine import open_database
 from .errors import install_error_handlers
 from .executions.router import router as executions_router
 from .health.router import router as health_router
@@ -20,10 +21,13 @@ from .jobs.registry import LOOPS, cron_schedules
 from .jobs.runner import JobRunner
 from .jobs.status import router as jobs_router
 from .lineage.router import router as lineage_router
+from .metrics import router as metrics_router
 from .monitoring.anomaly_router import router as anomaly_router
 from .monitoring.router import router as monitoring_router
 from .monitoring.rule_index import RuleIndex
+from .openapi_errors import document_errors
 from .pipelines.router import router as pipelines_router
+from .request_observer import RequestObserver
 from .settings import Settings
 
 DESCRIPTION = (
@@ -34,8 +38,11 @@ DESCRIPTION = (
 
 class WatcherAPI(FastAPI):
     def build_middleware_stack(self):
-        # Outermost, so a declared oversized body gets our JSON 413 before Starlette's plain-text one.
-        return BodySizeLimit(super().build_middleware_stack(), max_bytes=self.state.settings.max_body_bytes)
+        # BodySizeLimit outside Starlette's stack, so a declared oversized body gets our JSON 413 before
+        # Starlette's plain-text one; RequestObserver outermost, so every answer (401, 413 included)
+        # carries X-Request-ID and is logged and counted.
+        stack = BodySizeLimit(super().build_middleware_stack(), max_bytes=self.state.settings.max_body_bytes)
+        return RequestObserver(stack)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -43,9 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        engine = create_engine(settings.database_url, settings.db_pool_size, settings.db_max_overflow)
         state = app.state  # carries what jobs need (registry.Services): db, settings, clock, rule_index, jobs
-        state.db = Database(engine)
+        state.db = open_database(settings.database_url, settings.db_pool_size, settings.db_max_overflow, settings.db_lock_timeout_seconds)
         async with httpx.AsyncClient() as webhook_client, contextlib.AsyncExitStack() as stack:
             state.webhook_client = webhook_client
             try:
@@ -67,7 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             try:
                 yield
             finally:
-                await runner.stop()
+                await runner.stop(grace_seconds=settings.shutdown_timeout_seconds)
                 await stack.aclose()
                 await state.db.dispose()
 
@@ -79,16 +85,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         strict_content_type=False,
         max_body_size=settings.max_body_bytes,  # 413 for streamed bodies; BodySizeLimit answers declared ones
+        docs_url=None,  # /docs and /redoc: install_api_docs, with assets served locally
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.clock = utcnow  # tests replace it to control "now"
     app.state.rule_index = RuleIndex()
     install_error_handlers(app)
+    install_api_docs(app)
     routers = (
-        health_router, pipelines_router, executions_router, lineage_router, monitoring_router, anomaly_router, alerts_router, jobs_router,
+        health_router, pipelines_router, executions_router, lineage_router, monitoring_router, anomaly_router, alerts_router, jobs_router, metrics_router,
     )  # fmt: skip
     for router in routers:
         _mount_routes(app, router)
+    document_errors(app)
     if settings.write_tokens or settings.read_tokens:
         app.add_middleware(BearerTokenAuth, write_tokens=settings.write_tokens, read_tokens=settings.read_tokens)
     return app

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import socket
 import sys
+from collections.abc import Iterator
 
 import click
 
+from .logs import LEVELS
 from .settings import Settings, documented_settings
+
+LogLevel = click.Choice(LEVELS)
+log = logging.getLogger("watcher")
+
+
+class StartupError(click.ClickException):
+    """A start-up or configuration problem: one line naming the fix, exit status 2, no traceback."""
+
+    exit_code = 2
+
+    def format_message(self) -> str:
+        return self.message
 
 
 def _settings_help() -> str:
@@ -19,10 +36,54 @@ def _settings_help() -> str:
 
 
 def _load_settings() -> Settings:
+    from pydantic import ValidationError
+
     try:
         return Settings()
-    except Exception as exc:  # pydantic's ValidationError lists each bad variable
-        raise click.ClickException(f"invalid settings:\n{exc}") from None
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False):
+            field = "_".join(str(part) for part in error["loc"])
+            variable = f"WATCHER_{field.upper()}" if field else "settings"
+            reason = error["msg"].removeprefix("Value error, ")
+            problems.append(f"  {variable}: {reason}")
+        raise StartupError("invalid settings\n" + "\n".join(problems)) from None
+
+
+@contextlib.contextmanager
+def _database_errors(database_url: str) -> Iterator[None]:
+    """Connection failures become one line naming the URL (password hidden) and the likely fix."""
+    from .db.connect_errors import explain
+
+    try:
+        yield
+    except Exception as exc:
+        message = explain(exc, database_url)
+        if message is None:
+            raise
+        raise StartupError(message) from None
+
+
+def _public_url(host: str, port: int) -> str:
+    """Where people reach this server when WATCHER_PUBLIC_URL is not set: the bound address, or
+    this machine's name when bound to every interface."""
+    if host in ("0.0.0.0", "::", ""):
+        host = socket.getfqdn()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def _where(database_url: str) -> str:
+    """The database for the start-up line: a SQLite file's absolute path, otherwise the URL without password."""
+    from sqlalchemy.engine import make_url
+
+    from .db.connect_errors import redacted
+
+    url = make_url(redacted(database_url))
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return f"SQLite file {os.path.abspath(os.path.expanduser(url.database))}"
+    return url.render_as_string(hide_password=True)
 
 
 @click.group(epilog=_settings_help())
@@ -36,26 +97,37 @@ def main() -> None:
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="TCP port.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Server processes.")
 @click.option("--database-url", envvar="WATCHER_DATABASE_URL", default=None, help="Overrides WATCHER_DATABASE_URL.")
-@click.option("--log-level", default="info", show_default=True, type=click.Choice(["critical", "error", "warning", "info", "debug"]))
-@click.option("--access-log/--no-access-log", default=False, show_default=True, help="Log every request.")
+@click.option("--log-level", default="info", show_default=True, type=LogLevel, help="Least severe level logged.")
+@click.option("--access-log/--no-access-log", default=True, show_default=True, help="One line per request (method, path, status, ms, request id).")
 def serve(host: str, port: int, workers: int, database_url: str | None, log_level: str, access_log: bool) -> None:
     """Apply migrations, then serve the API (default database: ./watcher.db)."""
     import uvicorn
 
+    from .logs import configure_logging
+
     if database_url:
         os.environ["WATCHER_DATABASE_URL"] = database_url
+    if not os.environ.get("WATCHER_PUBLIC_URL"):
+        os.environ["WATCHER_PUBLIC_URL"] = _public_url(host, port)  # alert links; read again by each worker
     settings = _load_settings()
+    log_config = configure_logging(log_level, settings.log_format, access_log)
     _prepare_database(settings)
-    click.echo(f"watcher: serving on http://{host}:{port} (docs at /docs)", err=True)
+    from .metrics import prepare_multiprocess_directory
+
+    prepare_multiprocess_directory(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))  # before workers start: they inherit it
+    log.info("serving %s on http://%s:%s (docs at /docs)", _where(settings.database_url), host, port)
     uvicorn.run(
         "watcher_server.app:app_factory",
         factory=True,
         host=host,
         port=port,
         workers=workers,
+        http="watcher_server.http_protocol:UpgradeDecliningProtocol",
+        log_config=log_config,
         log_level=log_level,
-        access_log=access_log,
+        access_log=False,  # our own access line (request_observer) replaces uvicorn's
         proxy_headers=True,
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )
 
 
@@ -63,20 +135,21 @@ def _prepare_database(settings: Settings) -> None:
     """Our migrations, plus Procrastinate's job tables in scale-out mode."""
     from .db.migrate import upgrade
 
-    click.echo(f"watcher: applying migrations to {_redacted(settings.database_url)}", err=True)
-    upgrade(settings.database_url)
-    if settings.job_queue == "procrastinate":
-        import asyncio
+    log.info("applying migrations to %s", _where(settings.database_url))
+    with _database_errors(settings.database_url):
+        upgrade(settings.database_url)
+        if settings.job_queue == "procrastinate":
+            import asyncio
 
-        from .jobs.scale_out import apply_queue_schema
+            from .jobs.scale_out import apply_queue_schema
 
-        asyncio.run(apply_queue_schema(settings))
+            asyncio.run(apply_queue_schema(settings))
 
 
 @main.command(epilog=_settings_help())
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64), help="Jobs run at once by this worker.")
 @click.option("--database-url", envvar="WATCHER_DATABASE_URL", default=None, help="Overrides WATCHER_DATABASE_URL.")
-@click.option("--log-level", default="info", show_default=True, type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+@click.option("--log-level", default="info", show_default=True, type=LogLevel, help="Least severe level logged.")
 def worker(concurrency: int, database_url: str | None, log_level: str) -> None:
     """Run background jobs in scale-out mode (PostgreSQL): checks on their cron schedules, anomaly
     detection, alert delivery. Start any number; each tick runs once across all of them.
@@ -84,36 +157,46 @@ def worker(concurrency: int, database_url: str | None, log_level: str) -> None:
     Every `watcher serve` of the deployment needs WATCHER_JOB_QUEUE=procrastinate (workers assume
     it). SIGTERM or Ctrl-C stops taking jobs and lets running ones finish."""
     import asyncio
-    import logging
 
     import httpx
 
-    from .db.engine import Database, create_engine
+    from .db.engine import open_database
+    from .db.urls import backend_name
     from .jobs.registry import Services
     from .jobs.scale_out import run_worker
+    from .logs import configure_logging
 
     if database_url:
         os.environ["WATCHER_DATABASE_URL"] = database_url
+    configured_url = os.environ.get("WATCHER_DATABASE_URL", Settings.model_fields["database_url"].default)
+    with contextlib.suppress(ValueError):  # an unusable URL is reported by _load_settings below
+        if backend_name(configured_url) == "sqlite":
+            raise StartupError(
+                "`watcher worker` is only for PostgreSQL deployments. With SQLite there is nothing to start: "
+                "`watcher serve` runs every check and alert itself. To scale out, set WATCHER_DATABASE_URL=postgresql://... "
+                "and WATCHER_JOB_QUEUE=procrastinate on every `watcher serve` and `watcher worker`."
+            )
     os.environ.setdefault("WATCHER_JOB_QUEUE", "procrastinate")
     settings = _load_settings()
     if settings.job_queue != "procrastinate":
-        raise click.ClickException("`watcher worker` needs WATCHER_JOB_QUEUE=procrastinate (and a PostgreSQL database)")
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if log_level != "debug":  # one line per job run (a delivery sweep every 5 s) and migration chatter: debug only
-        for chatty in ("procrastinate.worker", "procrastinate.periodic", "alembic"):
-            logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLevelName(log_level.upper())))
+        raise StartupError(
+            "`watcher worker` runs scale-out mode: set WATCHER_JOB_QUEUE=procrastinate on it and on every "
+            "`watcher serve` of the deployment (or unset WATCHER_JOB_QUEUE and let `watcher serve` run the jobs)"
+        )
+    configure_logging(log_level, settings.log_format)
     _prepare_database(settings)
 
     async def run() -> None:
-        db = Database(create_engine(settings.database_url, pool_size=concurrency + 2, max_overflow=2))
+        db = open_database(settings.database_url, concurrency + 2, 2, settings.db_lock_timeout_seconds)
         try:
             async with httpx.AsyncClient() as client:
                 await run_worker(settings, Services(db=db, settings=settings, webhook_client=client), concurrency)
         finally:
             await db.dispose()
 
-    click.echo(f"watcher: worker on {_redacted(settings.database_url)}, {concurrency} jobs at once", err=True)
-    asyncio.run(run())
+    log.info("worker on %s, %s jobs at once", _where(settings.database_url), concurrency)
+    with _database_errors(settings.database_url):
+        asyncio.run(run())
 
 
 @main.group()
@@ -131,8 +214,9 @@ def upgrade(database_url: str | None, revision: str) -> None:
     if database_url:
         os.environ["WATCHER_DATABASE_URL"] = database_url
     settings = _load_settings()
-    run_upgrade(settings.database_url, revision)
-    click.echo(f"database at {_redacted(settings.database_url)} is at revision {revision}")
+    with _database_errors(settings.database_url):
+        run_upgrade(settings.database_url, revision)
+    click.echo(f"database at {_where(settings.database_url)} is at revision {revision}")
 
 
 @main.command(epilog=_settings_help())
@@ -177,12 +261,6 @@ def cleanup(retention_days: int, batch_size: int, pause_ratio: float, dry_run: b
         click.echo(f"{key:<{width}}  {value}")
     if dry_run:
         click.echo("dry run: nothing was deleted", err=True)
-
-
-def _redacted(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,6 +12,8 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .db.engine import DatabaseBusy
+
 log = logging.getLogger("watcher.errors")
 
 
@@ -130,7 +132,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_exception_handler(ApiError, _api_error_handler)
     app.add_exception_handler(StarletteHTTPException, _http_exception_handler)
-    for unavailable in (OperationalError, InterfaceError, PoolTimeout, OSError, TimeoutError):
+    for unavailable in (OperationalError, InterfaceError, PoolTimeout, OSError, TimeoutError, DatabaseBusy):
         app.add_exception_handler(unavailable, _unavailable_handler)
     app.add_exception_handler(DBAPIError, _dbapi_error_handler)
     app.add_exception_handler(Exception, _internal_error_handler)

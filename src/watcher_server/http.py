@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, BeforeValidator, Field
 from sqlalchemy import Select
@@ -53,6 +54,19 @@ async def database(request: Request) -> Database:
 
 
 DB = Annotated[Database, Depends(database)]
+
+
+async def _body_is_not_null(request: Request) -> None:
+    """An optional body may be absent or empty, but JSON `null` is not an object (§2.1): 422.
+    FastAPI reads an absent body and `null` alike as None, so the raw body decides."""
+    if (await request.body()).strip() == b"null":
+        raise RequestValidationError(
+            [{"type": "model_attributes_type", "loc": ("body",), "msg": "Input should be a valid dictionary or object", "input": None}]
+        )
+
+
+# For endpoints whose body is optional: `dependencies=[OPTIONAL_OBJECT_BODY]`.
+OPTIONAL_OBJECT_BODY = Depends(_body_is_not_null)
 
 
 class ListParams(BaseModel):

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .db.urls import async_url
+from .db.urls import async_url, canonical_url
 
 
 class Settings(BaseSettings):
@@ -27,7 +27,20 @@ class Settings(BaseSettings):
     api_tokens: str = Field("", description="Comma-separated read-write bearer tokens; empty with no read tokens = open API.")
     api_read_tokens: str = Field("", description="Comma-separated read-only bearer tokens (GET and HEAD only).")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Request bodies larger than this get 413.")
-    public_url: str = Field("http://localhost:8000", description="Base URL of this server, used for links in alert messages.")
+    db_lock_timeout_seconds: float = Field(
+        5.0, gt=0, le=60,
+        description="Longest a request waits for a database lock (PostgreSQL lock_timeout, SQLite busy timeout) "
+        "before answering 503 with Retry-After; keep it below the SDK's 10 s read timeout.",
+    )  # fmt: skip
+    public_url: str = Field(
+        "",
+        description="Base URL clients and people reach this server at, used for links in alert messages; "
+        "empty = the host and port `watcher serve` binds.",
+    )
+    log_format: Literal["text", "json"] = Field("text", description="Log lines as text, or one JSON object per line ('json').")
+    shutdown_timeout_seconds: int = Field(
+        30, ge=1, le=3600, description="On SIGTERM, how long in-flight requests and running jobs may take to finish."
+    )
     slack_webhook_url: str = Field("", description="Slack-compatible incoming webhook that receives alerts; empty = not sent.")
     alert_webhook_url: str = Field("", description="Generic webhook that receives every alert as JSON; empty = not sent.")
     freshness_check_schedule: str = Field("0 * * * *", description="5-field cron (UTC) of the freshness check; empty disables.")
@@ -69,14 +82,23 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database_url_is_supported(cls, value: str) -> str:
+        value = canonical_url(value.strip())
         async_url(value)  # raises with a message naming the fix
         return value
 
     @model_validator(mode="after")
     def _scale_out_needs_postgresql(self) -> Settings:
         if self.job_queue == "procrastinate" and not self.database_url.lower().startswith("postgres"):
-            raise ValueError("WATCHER_JOB_QUEUE=procrastinate needs a PostgreSQL WATCHER_DATABASE_URL; use 'embedded' with SQLite")
+            raise ValueError(
+                "WATCHER_JOB_QUEUE=procrastinate (scale-out mode) needs a PostgreSQL WATCHER_DATABASE_URL; "
+                "with SQLite, unset it: `watcher serve` runs every background job itself"
+            )
         return self
+
+    @property
+    def base_url(self) -> str:
+        """Where links in alerts point: WATCHER_PUBLIC_URL (which `watcher serve` fills from its bind address)."""
+        return self.public_url or "http://localhost:8000"
 
     @cached_property
     def write_tokens(self) -> tuple[str, ...]:

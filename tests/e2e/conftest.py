@@ -39,12 +39,19 @@ def live_server(database_url, tmp_path):
 @contextlib.contextmanager
 def serving(database_url, tmp_path, **settings):
     """`watcher serve --workers 2` on a free loopback port; settings become WATCHER_* variables."""
+    with server_process(database_url, tmp_path, **settings) as (_process, base_url):
+        yield base_url
+
+
+@contextlib.contextmanager
+def server_process(database_url, tmp_path, workers: int = 2, args: tuple[str, ...] = (), **settings):
+    """Like `serving`, yielding (process, base_url); its output goes to tmp_path/server.log."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     env = {**os.environ, "WATCHER_DATABASE_URL": database_url, **{f"WATCHER_{k.upper()}": str(v) for k, v in settings.items()}}
     log = open(tmp_path / "server.log", "w+")
     process = subprocess.Popen(
-        [sys.executable, "-m", "watcher_server.cli", "serve", "--port", str(port), "--workers", "2"],
+        [sys.executable, "-m", "watcher_server.cli", "serve", "--port", str(port), "--workers", str(workers), *args],
         env=env,
         cwd=tmp_path,
         stdout=log,
@@ -66,9 +73,10 @@ def serving(database_url, tmp_path, **settings):
                 log.seek(0)
                 pytest.fail(f"watcher serve did not become ready:\n{log.read()}")
             time.sleep(0.2)
-        yield base_url
+        yield process, base_url
     finally:
-        process.terminate()
+        if process.poll() is None:
+            process.terminate()
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:

@@ -6,13 +6,15 @@ the outcome is written back to its row. 3 attempts, 30 s / 60 s / 120 s apart.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import time
 
 import httpx
 from sqlalchemy import and_, or_, select, update
 
-from ..core.datetimes import utcnow
+from ..core.datetimes import format_datetime, utcnow
 from ..db.engine import Database
 from ..http import render_row
 from ..settings import Settings
@@ -80,18 +82,47 @@ async def deliver_due(db: Database, settings: Settings, client: httpx.AsyncClien
         claimed = await _claim(db, now)
         if not claimed:
             return sent
-        for row in claimed:
-            error = await _send(client, settings, row)
-            attempts = row.delivery_attempts + 1
-            if error is None:
-                values = {"delivery_status": "sent", "delivery_attempts": attempts, "sent_at": utcnow(), "next_attempt_at": None, "delivery_error": None}
-                sent += 1
-            elif attempts >= MAX_ATTEMPTS:
-                values = {"delivery_status": "failed", "delivery_attempts": attempts, "delivery_error": error, "next_attempt_at": None}
-                log.warning("alert %s not delivered after %s attempts: %s", row.id, attempts, error)
-            else:
-                retry_at = utcnow() + dt.timedelta(seconds=BACKOFF_SECONDS[attempts - 1])
-                values = {"delivery_status": "retrying", "delivery_attempts": attempts, "delivery_error": error, "next_attempt_at": retry_at}
-            async with db.write() as conn:
-                await conn.execute(update(alert).where(alert.c.id == row.id).values(**values))
+        leased = {row.id for row in claimed}
+        try:
+            for row in claimed:
+                sent += await _deliver(db, settings, client, row)
+                leased.discard(row.id)
+        except BaseException:  # stopped mid-batch (shutdown): unsent alerts are due again at once, not after the lease
+            with contextlib.suppress(Exception):
+                await _release(db, leased)
+            raise
         now = None
+
+
+async def _deliver(db: Database, settings: Settings, client: httpx.AsyncClient, row) -> int:
+    """One attempt at one alert, its outcome written back and logged; 1 when it was sent."""
+    started = time.perf_counter()
+    error = await _send(client, settings, row)
+    took_ms = (time.perf_counter() - started) * 1000
+    attempts = row.delivery_attempts + 1
+    about = {"alert_id": row.id, "kind": row.kind, "event": row.event, "attempt": attempts, "duration_ms": round(took_ms, 1)}
+    if error is None:
+        values = {"delivery_status": "sent", "delivery_attempts": attempts, "sent_at": utcnow(), "next_attempt_at": None, "delivery_error": None}
+        log.info("alert %s (%s %s) delivered in %.0f ms, attempt %s", row.id, row.kind, row.event, took_ms, attempts, extra=about)
+    elif attempts >= MAX_ATTEMPTS:
+        values = {"delivery_status": "failed", "delivery_attempts": attempts, "delivery_error": error, "next_attempt_at": None}
+        log.warning("alert %s (%s %s) not delivered after %s attempts: %s", row.id, row.kind, row.event, attempts, error, extra=about)
+    else:
+        retry_at = utcnow() + dt.timedelta(seconds=BACKOFF_SECONDS[attempts - 1])
+        values = {"delivery_status": "retrying", "delivery_attempts": attempts, "delivery_error": error, "next_attempt_at": retry_at}
+        log.warning(
+            "alert %s (%s %s) attempt %s failed in %.0f ms, next at %s: %s", row.id, row.kind, row.event, attempts, took_ms,
+            format_datetime(retry_at), error, extra=about,
+        )  # fmt: skip
+    async with db.write() as conn:
+        await conn.execute(update(alert).where(alert.c.id == row.id).values(**values))
+    return 1 if error is None else 0
+
+
+async def _release(db: Database, alert_ids: set[int]) -> None:
+    """Give up the lease on alerts this process claimed but did not try, so any process sends them now."""
+    if alert_ids:
+        async with db.write() as conn:
+            await conn.execute(
+                update(alert).where(alert.c.id.in_(alert_ids), alert.c.delivery_status.in_(("pending", "retrying"))).values(next_attempt_at=None)
+            )

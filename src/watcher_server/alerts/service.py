@@ -38,7 +38,7 @@ async def record_alert(
     pipelines links to each of them in Watcher."""
     status = "pending" if delivery_configured(settings) else "not_configured"
     if pipeline_ids:
-        details = {**details, "Links": texts.pipeline_links(settings.public_url, list(dict.fromkeys(pipeline_ids)))}
+        details = {**details, "Links": texts.pipeline_links(settings.base_url, list(dict.fromkeys(pipeline_ids)))}
     alert_id = (
         await conn.execute(
             insert(alert)

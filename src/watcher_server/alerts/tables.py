@@ -45,6 +45,7 @@ alert = Table(
     sqlite_autoincrement=True,
 )
 Index("ix_alert_created_at", alert.c.created_at)
+Index("ix_alert_kind_id", alert.c.kind, alert.c.id)  # the last alert of a kind: the queue incident (migration 0006)
 Index(
     "ix_alert_undelivered",
     alert.c.next_attempt_at,

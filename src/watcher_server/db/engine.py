@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 
 from sqlalchemy import event
@@ -14,14 +15,25 @@ from sqlalchemy.util.concurrency import await_
 
 from .urls import async_url
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+DEFAULT_LOCK_TIMEOUT_SECONDS = 5.0
+
+
+class DatabaseBusy(Exception):
+    """A lock was not granted within the lock timeout: the caller should try again shortly (503)."""
 
 
 def _json_dumps(value) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def create_engine(database_url: str, pool_size: int = 30, max_overflow: int = 10, echo: bool = False) -> AsyncEngine:
+def create_engine(
+    database_url: str,
+    pool_size: int = 30,
+    max_overflow: int = 10,
+    echo: bool = False,
+    lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS,
+) -> AsyncEngine:
+    """`lock_timeout_seconds` bounds every wait for a lock (PostgreSQL lock_timeout, SQLite busy timeout)."""
     url = make_url(async_url(database_url))
     if url.get_backend_name() == "sqlite":
         # Transactions always end inside Database's context managers, so the pool's reset-on-return
@@ -29,7 +41,7 @@ def create_engine(database_url: str, pool_size: int = 30, max_overflow: int = 10
         engine = create_async_engine(
             url, echo=echo, json_serializer=_json_dumps, pool_size=pool_size, max_overflow=max_overflow, pool_reset_on_return=None
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, lock_timeout_seconds)
         return engine
     return create_async_engine(
         url,
@@ -41,11 +53,15 @@ def create_engine(database_url: str, pool_size: int = 30, max_overflow: int = 10
         # lock_timeout: a request never waits on a lock longer than this; it gets 503 with Retry-After.
         # jit off: every query here runs in well under a second, and PostgreSQL's JIT, triggered by
         # cost estimates over the big execution table, spent 1-1.5 s compiling a 0.1 s check query.
-        connect_args={"server_settings": {"timezone": "UTC", "application_name": "watcher", "lock_timeout": "5s", "jit": "off"}},
+        connect_args={
+            "server_settings": {
+                "timezone": "UTC", "application_name": "watcher", "lock_timeout": f"{round(lock_timeout_seconds * 1000)}ms", "jit": "off",
+            }
+        },  # fmt: skip
     )
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, lock_timeout_seconds: float) -> None:
     """WAL, a busy timeout, enforced foreign keys, and BEGIN IMMEDIATE for writing transactions.
 
     A deferred transaction that reads and then writes cannot wait for a concurrent writer in WAL
@@ -58,7 +74,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
         cursor = dbapi_connection.cursor()
         # busy_timeout first: switching to WAL needs a lock, and another process may hold one
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={round(lock_timeout_seconds * 1000)}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
@@ -70,15 +86,21 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         adapted = connection.connection.dbapi_connection
         # aiosqlite's own execute() is one thread hop; a SQLAlchemy cursor round (open, execute,
         # close) would be three, on every transaction.
-        await_(adapted._connection.execute(statement))
+        try:
+            await_(adapted._connection.execute(statement))
+        except sqlite3.OperationalError as exc:  # another process held the write lock past the busy timeout
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise DatabaseBusy(f"SQLite database is locked: {exc}") from exc
+            raise
 
 
 class Database:
     """Owns the engine; `write()` and `read()` are the only ways services get a transaction."""
 
-    def __init__(self, engine: AsyncEngine):
+    def __init__(self, engine: AsyncEngine, lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS):
         self.engine = engine
         self.dialect = engine.dialect.name
+        self.lock_timeout_seconds = lock_timeout_seconds
         # SQLite has one writer at a time. Queueing writers here (FIFO) instead of in SQLite's busy
         # handler, which sleeps with growing back-off, keeps tail latency low under concurrency.
         self._sqlite_writer = asyncio.Lock() if self.dialect == "sqlite" else None
@@ -91,11 +113,18 @@ class Database:
                 async with conn.begin():
                     yield conn
             return
-        async with self._sqlite_writer:
+        try:
+            async with asyncio.timeout(self.lock_timeout_seconds):
+                await self._sqlite_writer.acquire()
+        except TimeoutError:
+            raise DatabaseBusy("another write in this process held the SQLite write lock past the lock timeout") from None
+        try:
             async with self.engine.connect() as conn:
                 await conn.execution_options(watcher_write=True)
                 async with conn.begin():
                     yield conn
+        finally:
+            self._sqlite_writer.release()
 
     @contextlib.asynccontextmanager
     async def single_statement(self, writes: bool = True) -> AsyncIterator[AsyncConnection]:
@@ -116,3 +145,11 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def open_database(
+    database_url: str, pool_size: int = 30, max_overflow: int = 10, lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS
+) -> Database:
+    """A Database whose every lock wait (in the server, in this process and across processes) is bounded."""
+    engine = create_engine(database_url, pool_size, max_overflow, lock_timeout_seconds=lock_timeout_seconds)
+    return Database(engine, lock_timeout_seconds)

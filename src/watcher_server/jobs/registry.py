@@ -7,6 +7,7 @@ Both runners use this table, so a job behaves the same in `watcher serve` (embed
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -19,6 +20,7 @@ from ..core.datetimes import utcnow
 from ..db.engine import Database
 from ..monitoring.anomalies import detect
 from ..monitoring.anomaly_jobs import sweep
+from ..monitoring.check_runs import record_check_run
 from ..monitoring.freshness import run_freshness
 from ..monitoring.rule_index import RuleIndex
 from ..monitoring.timeliness import run_timeliness
@@ -101,9 +103,22 @@ def cron_schedules(settings: Settings) -> dict[str, str]:
     return {name: expression for name, expression in schedules.items() if expression}
 
 
+# The jobs that are checks: each run is logged with its counts and stamped in check_run (for /metrics).
+CHECKS = {
+    "freshness_check": "freshness",
+    "timeliness_check": "timeliness",
+    "queue_health_check": "queue_health",
+    "anomaly_sweep": "anomaly_sweep",
+    "prune_alerts": "alert_pruning",
+}
+
+
 async def run_job(s: Services, name: str, **kwargs: Any) -> Any:
     """Run one job; a run that created alerts sends delivery on its way at once."""
+    started = time.perf_counter()
     result = await JOBS[name](s, **kwargs)
+    if name in CHECKS:
+        await record_check_run(s.db, CHECKS[name], s.clock(), time.perf_counter() - started, result)
     if isinstance(result, dict) and result.get("alerts_created"):
         s.jobs.enqueue("deliver_alert")
     return result

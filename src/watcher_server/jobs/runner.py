@@ -44,7 +44,8 @@ class JobRunner:
     def __init__(self, services: Services):
         self.services = services
         self._locks: dict[str, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task] = set()  # job runs
+        self._timers: set[asyncio.Task] = set()  # the loops that start them
         self.pending: dict[str, int] = collections.Counter()
         self.running: dict[str, int] = collections.Counter()
         self._failures: dict[str, collections.deque] = collections.defaultdict(collections.deque)
@@ -89,14 +90,15 @@ class JobRunner:
 
     def start(self, schedules: dict[str, str], loops: tuple[tuple[str, float], ...]) -> None:
         for name, expression in schedules.items():
-            self._spawn(self._tick_loop(name, expression))
+            self._spawn(self._tick_loop(name, expression), self._timers)
         for name, every_seconds in loops:
-            self._spawn(self._every(name, every_seconds))
+            self._spawn(self._every(name, every_seconds), self._timers)
 
-    def _spawn(self, coroutine) -> None:
+    def _spawn(self, coroutine, tasks: set[asyncio.Task] | None = None) -> None:
+        tasks = self._tasks if tasks is None else tasks
         task = asyncio.get_running_loop().create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
     async def _tick_loop(self, name: str, expression: str) -> None:
         trigger = parse_cron(expression)
@@ -131,9 +133,16 @@ class JobRunner:
             self.enqueue(name)
             await asyncio.sleep(every_seconds)
 
-    async def stop(self) -> None:
-        for task in list(self._tasks):
+    async def stop(self, grace_seconds: float = 0) -> None:
+        """Start nothing new, let running jobs finish for up to `grace_seconds`, then cancel the rest
+        (a cancelled delivery gives its alerts back; a cancelled check's transaction rolls back)."""
+        for task in list(self._timers):
             task.cancel()
-        for task in list(self._tasks):
+        running = list(self._tasks)
+        if running and grace_seconds > 0:
+            await asyncio.wait(running, timeout=grace_seconds)
+        for task in [*self._timers, *self._tasks]:
+            task.cancel()
+        for task in [*self._timers, *self._tasks]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task

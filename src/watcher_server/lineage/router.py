@@ -91,6 +91,12 @@ async def post_address_lineage(body: AddressLineageCreate, db: DB):
     return JSON(response, status_code=201 if written else 200)
 
 
+@router.get("/pipeline/{id}/lineage", tags=["lineage"])
+async def lineage_of_pipeline(id: int, db: DB):
+    """The addresses this pipeline reads (`source_addresses`) and writes (`target_addresses`), by id."""
+    return JSON(await service.pipeline_lineage(db, id))
+
+
 @router.get("/lineage-graph/", tags=["lineage"])
 async def lineage_graph(db: DB, source_address_id: int, max_depth: MaxDepth = None):
     """Every lineage edge touching the address, its upstream and its downstream, with their nodes."""

@@ -295,3 +295,26 @@ async def lineage_graph(db: Database, source_address_id: int, max_depth: int | N
             for e in ordered_edges
         ],
     }
+
+
+async def pipeline_lineage(db: Database, pipeline_id: int) -> dict[str, Any]:
+    """GET /pipeline/{id}/lineage: the addresses the pipeline reads and writes, as last declared."""
+    async with db.read() as conn:
+        await require_row(conn, pipeline, pipeline_id, PIPELINE_NOT_FOUND, columns=(pipeline.c.id,))
+        edges = (
+            await conn.execute(
+                select(address_lineage.c.source_address_id, address_lineage.c.target_address_id).where(
+                    address_lineage.c.pipeline_id == pipeline_id
+                )
+            )
+        ).all()
+        sources = sorted({edge.source_address_id for edge in edges})
+        targets = sorted({edge.target_address_id for edge in edges})
+        details = await _address_details(conn, sorted({*sources, *targets}))
+
+    def shown(address_id: int) -> dict[str, Any]:
+        found = details[address_id]
+        keys = ("id", "name", "address_type_id", "address_type_name", "address_type_group_name")
+        return {key: found[key] for key in keys}
+
+    return {"pipeline_id": pipeline_id, "source_addresses": [shown(a) for a in sources], "target_addresses": [shown(a) for a in targets]}

@@ -13,6 +13,7 @@ from ..db.engine import Database
 from ..db.locks import exclusive
 from ..executions.tables import pipeline_execution as pe
 from ..executions.tables import pipeline_execution_closure as closure
+from .check_runs import record_check_run
 from .tables import (
     anomaly_detection_result,
     freshness_pipeline_log,
@@ -55,6 +56,7 @@ async def cleanup(
     totals = dict.fromkeys(KEYS, 0)
     if dry_run:
         return await _dry_run(db, cutoff)
+    began = time.perf_counter()
     after = 0  # a cursor, not a selection: every row deleted is chosen by its start_date alone
     while True:  # executions, oldest ids first
         started = time.perf_counter()
@@ -89,6 +91,8 @@ async def cleanup(
             if not ids:
                 break
             totals["total_freshness_pipeline_logs_deleted"] += await _delete(conn, log, log.c.id.in_(ids))
+    seconds = time.perf_counter() - began
+    await record_check_run(db, "cleanup", now + dt.timedelta(seconds=seconds), seconds, totals)
     return totals
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from ..core.text import normalize
 from ..db.filters import id_equals
-from ..http import DB, JSON, DatetimeQuery, Paging, api_router, render_row
+from ..http import DB, JSON, OPTIONAL_OBJECT_BODY, DatetimeQuery, Paging, api_router, render_row
 from ..pipelines.tables import pipeline
 from .cleanup import cleanup
 from .freshness import LAST_FRESHNESS_RUN
@@ -47,7 +47,7 @@ class TimelinessRequest(BaseModel):
     lookback_minutes: int = Field(60, ge=5, le=525_600)
 
 
-@router.post("/freshness")
+@router.post("/freshness", dependencies=[OPTIONAL_OBJECT_BODY])
 async def freshness(request: Request, body: Annotated[dict[str, Any] | None, Body()] = None, wait: Wait = False):
     """Run the freshness check (queued by default; `?wait=true` answers with the run result)."""
     jobs = request.app.state.jobs
@@ -57,7 +57,7 @@ async def freshness(request: Request, body: Annotated[dict[str, Any] | None, Bod
     return JSON(await jobs.run_now("freshness_check"))
 
 
-@router.post("/timeliness")
+@router.post("/timeliness", dependencies=[OPTIONAL_OBJECT_BODY])
 async def timeliness(request: Request, body: Annotated[TimelinessRequest | None, Body()] = None, wait: Wait = False):
     """Run the timeliness check over the last `lookback_minutes` (default 60)."""
     jobs = request.app.state.jobs
