@@ -39,6 +39,7 @@ try:
     dumps = orjson.dumps
     loads = orjson.loads
 except ImportError:  # pragma: no cover - orjson is a server dependency, so normally present
+
     def dumps(obj):
         return json.dumps(obj, separators=(",", ":")).encode()
 
@@ -50,7 +51,7 @@ EP_END = "POST /end_pipeline_execution"
 EP_GET = "GET /pipeline_execution/{id}"
 ENDPOINTS = (EP_PIPELINE, EP_START, EP_END, EP_GET)
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 ONE_SECOND = dt.timedelta(seconds=1)
 MAX_ERROR_BODIES = 5
 
@@ -377,11 +378,13 @@ async def client_loop(cid: int, client, state: State, n_pipelines: int, seed: in
         cycle += 1
         try:
             # 1. create-or-get the pipeline with a new next_watermark
-            body = dumps({
-                "name": f"bench pipeline {k}",
-                "pipeline_type_name": "bench",
-                "next_watermark": f"{next(state.watermarks):012d}",
-            })
+            body = dumps(
+                {
+                    "name": f"bench pipeline {k}",
+                    "pipeline_type_name": "bench",
+                    "next_watermark": f"{next(state.watermarks):012d}",
+                }
+            )
             data = await call(EP_PIPELINE, "POST", "/pipeline", body, (200, 201))
             pipeline_id = loads(data)["id"]
             if state.stop:
@@ -397,15 +400,17 @@ async def client_loop(cid: int, client, state: State, n_pipelines: int, seed: in
             if state.stop:
                 break
             # 3. end it one second after its start
-            end_body = dumps({
-                "id": execution_id,
-                "end_date": (start + ONE_SECOND).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                "completed_successfully": True,
-                "total_rows": 1000,
-                "inserts": 800,
-                "updates": 200,
-                "soft_deletes": 0,
-            })
+            end_body = dumps(
+                {
+                    "id": execution_id,
+                    "end_date": (start + ONE_SECOND).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                    "completed_successfully": True,
+                    "total_rows": 1000,
+                    "inserts": 800,
+                    "updates": 200,
+                    "soft_deletes": 0,
+                }
+            )
             await call(EP_END, "POST", "/end_pipeline_execution", end_body, (200,))
             # 4. every 10th cycle read the execution back (with its subtree)
             if cycle % 10 == 0 and not state.stop:
@@ -434,16 +439,14 @@ async def run(args) -> dict:
         await c.open()
         if args.connect_gap_ms > 0:
             await asyncio.sleep(args.connect_gap_ms / 1000)
-    tasks = [
-        asyncio.create_task(client_loop(i, c, state, args.pipelines, args.seed)) for i, c in enumerate(clients)
-    ]
+    tasks = [asyncio.create_task(client_loop(i, c, state, args.pipelines, args.seed)) for i, c in enumerate(clients)]
     started = time.monotonic()
     try:
         # warm-up: at least --warmup seconds and until every pipeline has been created once
         await asyncio.sleep(args.warmup)
         try:
             await asyncio.wait_for(state.setup_done.wait(), timeout=max(1.0, args.max_warmup - args.warmup))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             print(f"warning: warm-up did not create all pipelines within {args.max_warmup}s", file=sys.stderr)
         warmup_seconds = time.monotonic() - started
         cpu0 = CpuSnapshot()
@@ -534,8 +537,10 @@ def report(result: dict) -> str:
         f"  {'endpoint':34} {'count':>7} {'req/s':>8} {'mean':>7} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>8} {'err':>5}",
     ]
     for ep, s in result["endpoints"].items():
+
         def f(v):
             return "-" if v is None else f"{v:.1f}"
+
         lines.append(
             f"  {ep:34} {s['count']:>7} {s['req_per_s']:>8.1f} {f(s['mean_ms']):>7} {f(s['p50_ms']):>7}"
             f" {f(s['p95_ms']):>7} {f(s['p99_ms']):>7} {f(s['max_ms']):>8} {s['errors']:>5}"

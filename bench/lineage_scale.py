@@ -17,6 +17,7 @@ import time
 
 import asyncpg
 import httpx
+
 from serving import migrated_database, watcher_server
 
 DATABASE = "watcher_lineage_bench"
@@ -65,7 +66,9 @@ async def build(admin_url: str) -> tuple[str, dict[str, list[int]], int]:
         for target in layer_ids[LAYERS[index][0]]:
             for source in rng.sample(upstream_layer, fan_in(rng)):
                 edges.add((rng.randint(1, PIPELINES), source, target))
-    await conn.copy_records_to_table("address_lineage", records=sorted(edges), columns=["pipeline_id", "source_address_id", "target_address_id"])
+    await conn.copy_records_to_table(
+        "address_lineage", records=sorted(edges), columns=["pipeline_id", "source_address_id", "target_address_id"]
+    )
     await conn.execute("ANALYZE")
     await conn.close()
     report_closure_size({(s, t) for _, s, t in edges})
@@ -139,7 +142,11 @@ def main() -> None:
                     n = rng.choice(layers[layer]) - layers[layer][0]
                     return {"name": f"warehouse.{layer}.table_{n}", "address_type_name": "postgres", "address_type_group_name": "database"}
 
-                body = {"pipeline_id": pipeline_id, "source_addresses": [addr("staging") for _ in range(5)], "target_addresses": [addr("mart") for _ in range(3)]}
+                body = {
+                    "pipeline_id": pipeline_id,
+                    "source_addresses": [addr("staging") for _ in range(5)],
+                    "target_addresses": [addr("mart") for _ in range(3)],
+                }
                 response = http.post("/address_lineage", json=body)
                 assert response.status_code == 201, response.text
 

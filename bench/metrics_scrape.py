@@ -19,10 +19,11 @@ import time
 
 import asyncpg
 import httpx
+
 import monitoring_scale
 from serving import watcher_server
-
-from watcher_server.core.datetimes import utcnow
+from watcher_server.alerts.service import Outbox
+from watcher_server.core.clock import CLOCK
 from watcher_server.db.engine import Database, create_engine
 from watcher_server.monitoring.freshness import run_freshness
 from watcher_server.monitoring.timeliness import run_timeliness
@@ -42,7 +43,10 @@ async def build(admin_url: str) -> str:
     settings = Settings(database_url=url)
     db = Database(create_engine(url, pool_size=2, max_overflow=0))
     try:
-        for name, run in (("freshness", lambda: run_freshness(db, settings, utcnow())), ("timeliness", lambda: run_timeliness(db, settings, utcnow(), 240))):
+        for name, run in (
+            ("freshness", lambda: run_freshness(db, settings, CLOCK.now(), Outbox())),
+            ("timeliness", lambda: run_timeliness(db, settings, CLOCK.now(), 240, Outbox())),
+        ):
             started = time.perf_counter()
             await run()
             print(f"  {name} run (opens the incidents) in {time.perf_counter() - started:.1f}s", flush=True)
@@ -142,7 +146,10 @@ def scrape_server(url: str, args) -> None:
                 timings.append((time.perf_counter() - started) * 1000)
                 assert response.status_code == 200, response.text
                 size = len(response.content)
-        print(f"GET /metrics through `watcher serve --workers 2`, {args.scrapes} scrapes ({size:,} bytes each): {_summary(timings)}", flush=True)
+        print(
+            f"GET /metrics through `watcher serve --workers 2`, {args.scrapes} scrapes ({size:,} bytes each): {_summary(timings)}",
+            flush=True,
+        )
 
 
 async def measure(url: str, args) -> None:

@@ -19,11 +19,12 @@ import time
 from pathlib import Path
 
 import asyncpg
-from serving import migrated_database, watcher_server
 
-from watcher_server.core.datetimes import utcnow
+from serving import migrated_database, watcher_server
+from watcher_server.alerts.service import Outbox
+from watcher_server.anomalies.detection import detect
+from watcher_server.core.clock import CLOCK
 from watcher_server.db.engine import Database, create_engine
-from watcher_server.monitoring.anomalies import detect
 from watcher_server.monitoring.freshness import run_freshness
 from watcher_server.monitoring.timeliness import run_timeliness
 from watcher_server.settings import Settings
@@ -76,8 +77,8 @@ async def measure(url: str, args) -> None:
     db = Database(create_engine(url))
     try:
         for name, run in (
-            ("freshness", lambda: run_freshness(db, settings, utcnow())),
-            ("timeliness", lambda: run_timeliness(db, settings, utcnow(), 60)),
+            ("freshness", lambda: run_freshness(db, settings, CLOCK.now(), Outbox())),
+            ("timeliness", lambda: run_timeliness(db, settings, CLOCK.now(), 60, Outbox())),
         ):
             timings = []
             for _ in range(3):
@@ -95,7 +96,7 @@ async def measure(url: str, args) -> None:
         timings = []
         for execution_id in ids:
             started = time.perf_counter()
-            await detect(db, settings, execution_id, utcnow())
+            await detect(db, settings, execution_id, CLOCK.now(), Outbox())
             timings.append((time.perf_counter() - started) * 1000)
         print(f"anomaly detection: {statistics.median(timings):.2f} ms median, {sorted(timings)[int(len(timings) * 0.95)]:.2f} ms p95 "
               f"per execution (6 rules, baselines of ~90 runs, {len(timings)} executions)", flush=True)  # fmt: skip

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Markdown table rows from core_load.py JSON results.
 
-    python bench/results_table.py bench/results/core-*.json
+python bench/results_table.py bench/results/core-*.json
 """
 
 from __future__ import annotations
@@ -27,8 +27,7 @@ def row(path: str) -> str:
     pool = re.search(r"pool=(\S+)", label)
     cpu = r["cpu"]
     lat = " / ".join(
-        f"{r['endpoints'][ep]['p50_ms']:.0f}·{r['endpoints'][ep]['p95_ms']:.0f}·{r['endpoints'][ep]['p99_ms']:.0f}"
-        for ep in SHORT
+        f"{r['endpoints'][ep]['p50_ms']:.0f}·{r['endpoints'][ep]['p95_ms']:.0f}·{r['endpoints'][ep]['p99_ms']:.0f}" for ep in SHORT
     )
     return (
         f"| {r['date'][:10]} | {backend.group(1) if backend else '?'} | {workers.group(1) if workers else '?'}"

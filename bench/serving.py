@@ -33,7 +33,18 @@ async def migrated_database(admin_url: str, name: str) -> str:
 def watcher_server(database_url: str, port: int, workers: int = 1, **settings):
     """Yields the base URL; settings become WATCHER_* variables. Stops the server on exit."""
     env = {**os.environ, "WATCHER_DATABASE_URL": database_url, **{f"WATCHER_{k.upper()}": str(v) for k, v in settings.items()}}
-    command = [sys.executable, "-m", "watcher_server.cli", "serve", "--port", str(port), "--workers", str(workers), "--log-level", "warning"]
+    command = [
+        sys.executable,
+        "-m",
+        "watcher_server.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+    ]
     server = subprocess.Popen(command, env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
     try:

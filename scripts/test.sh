@@ -35,5 +35,10 @@ fi
 .venv-sdk/bin/python -m pip install --quiet --disable-pip-version-check "etl-watcher-sdk==$SDK_VERSION"
 export WATCHER_SDK_PYTHON="$PWD/.venv-sdk/bin/python"
 
+echo "==> lint (ruff), format (ruff format --check) and the layer contract (import-linter)"
+.venv/bin/ruff check --quiet src tests bench
+.venv/bin/ruff format --check --quiet src tests bench
+.venv/bin/lint-imports --no-cache >/dev/null || .venv/bin/lint-imports --no-cache
+
 echo "==> running the tests (PostgreSQL at ${WATCHER_TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/test})"
 exec .venv/bin/python -m pytest "$@"

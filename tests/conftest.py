@@ -19,8 +19,10 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from watcher_server.app import create_app
+from watcher_server.core.clock import CLOCK
 from watcher_server.db.engine import Database, create_engine
 from watcher_server.db.migrate import upgrade
+from watcher_server.services import Services
 from watcher_server.settings import Settings
 
 PG_ADMIN_URL = os.environ.get("WATCHER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -101,8 +103,19 @@ async def database_url(request, backend, tmp_path):
 
 
 @pytest.fixture
-def settings(database_url) -> Settings:
-    return Settings(database_url=database_url, db_pool_size=25, db_max_overflow=25, scheduler_enabled=False)
+def settings(request, database_url) -> Settings:
+    """The app's settings; a test changes some with `@pytest.mark.settings(name=value, ...)`."""
+    marker = request.node.get_closest_marker("settings")
+    overrides = marker.kwargs if marker else {}
+    return Settings(**{"database_url": database_url, "db_pool_size": 25, "db_max_overflow": 25, "scheduler_enabled": False, **overrides})
+
+
+@pytest.fixture(autouse=True)
+def clock():
+    """The process's one clock; `clock.freeze(moment)` stops time for the app and the jobs alike."""
+    CLOCK.freeze(None)
+    yield CLOCK
+    CLOCK.freeze(None)
 
 
 @pytest.fixture
@@ -120,14 +133,20 @@ async def client(app):
 
 
 @pytest.fixture
-async def db(app) -> Database:
-    """Direct SQL access to the same database the app uses (for the user's own SQL queries)."""
-    return app.state.db
+async def services(app) -> Services:
+    """The app's Services: its database, settings, job queue and rule index."""
+    return app.state.services
 
 
 @pytest.fixture
-async def engine_only(database_url):
-    """A bare engine on a fresh migrated database, for storage tests without the app."""
+async def db(services) -> Database:
+    """Direct SQL access to the same database the app uses (for the user's own SQL queries)."""
+    return services.db
+
+
+@pytest.fixture
+async def standalone_db(database_url):
+    """A Database on a fresh migrated database, for storage tests without the app."""
     engine = create_engine(database_url)
     yield Database(engine)
     await engine.dispose()

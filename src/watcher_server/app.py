@@ -10,24 +10,22 @@ from fastapi import FastAPI
 
 from . import __version__
 from .alerts.router import router as alerts_router
+from .anomalies.router import router as anomaly_router
 from .api_docs import install_api_docs
 from .auth import BearerTokenAuth, BodySizeLimit
-from .core.datetimes import utcnow
 from .db.engine import open_database
 from .errors import install_error_handlers
 from .executions.router import router as executions_router
 from .health.router import router as health_router
-from .jobs.registry import LOOPS, cron_schedules
+from .jobs.router import router as jobs_router
 from .jobs.runner import JobRunner
-from .jobs.status import router as jobs_router
 from .lineage.router import router as lineage_router
 from .metrics import router as metrics_router
-from .monitoring.anomaly_router import router as anomaly_router
 from .monitoring.router import router as monitoring_router
-from .monitoring.rule_index import RuleIndex
 from .openapi_errors import document_errors
 from .pipelines.router import router as pipelines_router
 from .request_observer import RequestObserver
+from .services import Services
 from .settings import Settings
 
 DESCRIPTION = (
@@ -50,32 +48,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        state = app.state  # carries what jobs need (registry.Services): db, settings, clock, rule_index, jobs
-        state.db = open_database(settings.database_url, settings.db_pool_size, settings.db_max_overflow, settings.db_lock_timeout_seconds)
+        db = open_database(settings.database_url, settings.db_pool_size, settings.db_max_overflow, settings.db_lock_timeout_seconds)
         async with httpx.AsyncClient() as webhook_client, contextlib.AsyncExitStack() as stack:
-            state.webhook_client = webhook_client
-            try:
-                await state.rule_index.refresh(state.db)
-            except Exception:  # an unreachable database must not stop start-up; /ready reports it
-                pass
-            runner = JobRunner(state)
+            services = app.state.services = Services(db=db, settings=settings, webhook_client=webhook_client)
+            with contextlib.suppress(Exception):  # an unreachable database must not stop start-up; /ready reports it
+                await services.rule_index.refresh(db)
+            runner = JobRunner(services)
             if settings.job_queue == "procrastinate":
                 from .jobs.scale_out import open_queue  # only scale-out needs Procrastinate and psycopg
 
                 # Scale-out: `watcher worker` processes run queued and periodic jobs; this process only
                 # defers them (and runs `?wait=true` requests itself).
-                state.jobs = await stack.enter_async_context(open_queue(settings, runner))
-                runner.start({}, (("refresh_rule_index", 60),))  # other replicas' rule changes
+                services.jobs = await stack.enter_async_context(open_queue(settings, runner))
+                runner.start(deployment_jobs=False)
             else:
-                state.jobs = runner
-                if settings.scheduler_enabled:
-                    runner.start(cron_schedules(settings), LOOPS)
+                services.jobs = runner
+                runner.start(deployment_jobs=settings.scheduler_enabled)
             try:
                 yield
             finally:
                 await runner.stop(grace_seconds=settings.shutdown_timeout_seconds)
                 await stack.aclose()
-                await state.db.dispose()
+                await db.dispose()
 
     # strict_content_type=False: a body without Content-Type is read as JSON (the SDK sends some that way)
     app = WatcherAPI(
@@ -88,9 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,  # /docs and /redoc: install_api_docs, with assets served locally
         redoc_url=None,
     )
-    app.state.settings = settings
-    app.state.clock = utcnow  # tests replace it to control "now"
-    app.state.rule_index = RuleIndex()
+    app.state.settings = settings  # for the middleware stack, built before the lifespan runs
     install_error_handlers(app)
     install_api_docs(app)
     routers = (

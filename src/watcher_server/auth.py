@@ -7,6 +7,8 @@ import hmac
 
 import orjson
 
+from .errors import error_body
+
 OPEN_PATHS = frozenset({"/", "/health", "/ready"})
 READ_METHODS = frozenset({"GET", "HEAD"})
 
@@ -46,7 +48,7 @@ class BearerTokenAuth:
 
 
 async def _reject(send, status: int, detail: str) -> None:
-    body = orjson.dumps({"detail": detail, "message": detail})
+    body = orjson.dumps(error_body(detail, detail))
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if status == 401:
         headers.append((b"www-authenticate", b"Bearer"))

@@ -98,7 +98,9 @@ def main() -> None:
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Server processes.")
 @click.option("--database-url", envvar="WATCHER_DATABASE_URL", default=None, help="Overrides WATCHER_DATABASE_URL.")
 @click.option("--log-level", default="info", show_default=True, type=LogLevel, help="Least severe level logged.")
-@click.option("--access-log/--no-access-log", default=True, show_default=True, help="One line per request (method, path, status, ms, request id).")
+@click.option(
+    "--access-log/--no-access-log", default=True, show_default=True, help="One line per request (method, path, status, ms, request id)."
+)
 def serve(host: str, port: int, workers: int, database_url: str | None, log_level: str, access_log: bool) -> None:
     """Apply migrations, then serve the API (default database: ./watcher.db)."""
     import uvicorn
@@ -162,9 +164,9 @@ def worker(concurrency: int, database_url: str | None, log_level: str) -> None:
 
     from .db.engine import open_database
     from .db.urls import backend_name
-    from .jobs.registry import Services
     from .jobs.scale_out import run_worker
     from .logs import configure_logging
+    from .services import Services
 
     if database_url:
         os.environ["WATCHER_DATABASE_URL"] = database_url
@@ -234,7 +236,7 @@ def cleanup(retention_days: int, batch_size: int, pause_ratio: float, dry_run: b
     Safe while pipelines keep writing: nothing younger than the cutoff is touched."""
     import asyncio
 
-    from .core.datetimes import utcnow
+    from .core.clock import CLOCK
     from .db.engine import Database, create_engine
     from .monitoring.cleanup import cleanup as run_cleanup
     from .monitoring.cleanup import count_old_executions, cutoff_for
@@ -246,7 +248,7 @@ def cleanup(retention_days: int, batch_size: int, pause_ratio: float, dry_run: b
     async def run() -> dict[str, int]:
         db = Database(create_engine(settings.database_url, pool_size=2, max_overflow=0))
         try:
-            now = utcnow()
+            now = CLOCK.now()
             cutoff = cutoff_for(now, retention_days)
             total = await count_old_executions(db, cutoff)
             click.echo(f"cutoff {cutoff:%Y-%m-%d %H:%M} UTC: {total} executions started on or before it", err=True)

@@ -12,31 +12,14 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .core.errors import Conflict, DomainError, Invalid, NotFound
 from .db.engine import DatabaseBusy
 
 log = logging.getLogger("watcher.errors")
 
 
-class ApiError(Exception):
-    """A client-facing failure with a fixed status and text."""
-
-    status_code = 400
-
-    def __init__(self, detail: str):
-        super().__init__(detail)
-        self.detail = detail
-
-
-class BadRequest(ApiError):
-    status_code = 400
-
-
-class NotFound(ApiError):
-    status_code = 404
-
-
-class Conflict(ApiError):
-    status_code = 409
+# The status each domain failure gets (services know nothing of HTTP).
+DOMAIN_STATUS = {Invalid: 400, NotFound: 404, Conflict: 409}
 
 
 def error_body(detail, message: str) -> dict:
@@ -48,7 +31,7 @@ def _json_error(status: int, detail, message: str, headers: dict | None = None) 
 
 
 def describe_json_error(document: str | bytes, position: int, reason: str) -> str:
-    """"Invalid JSON at line L, column C: <reason>" with trailing commas called by name."""
+    """ "Invalid JSON at line L, column C: <reason>" with trailing commas called by name."""
     if isinstance(document, bytes):
         document = document.decode("utf-8", errors="replace")
     position = max(0, min(position, len(document)))
@@ -96,8 +79,9 @@ async def _validation_handler(_request: Request, exc: RequestValidationError) ->
     return _json_error(422, errors, errors[0]["msg"] if errors else "Validation error")
 
 
-async def _api_error_handler(_request: Request, exc: ApiError) -> JSONResponse:
-    return _json_error(exc.status_code, exc.detail, exc.detail)
+async def _domain_error_handler(_request: Request, exc: DomainError) -> JSONResponse:
+    status = next(code for kind, code in DOMAIN_STATUS.items() if isinstance(exc, kind))
+    return _json_error(status, exc.detail, exc.detail)
 
 
 async def _http_exception_handler(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -130,7 +114,8 @@ async def _dbapi_error_handler(request: Request, exc: DBAPIError) -> JSONRespons
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_handler)
-    app.add_exception_handler(ApiError, _api_error_handler)
+    for kind in DOMAIN_STATUS:
+        app.add_exception_handler(kind, _domain_error_handler)
     app.add_exception_handler(StarletteHTTPException, _http_exception_handler)
     for unavailable in (OperationalError, InterfaceError, PoolTimeout, OSError, TimeoutError, DatabaseBusy):
         app.add_exception_handler(unavailable, _unavailable_handler)

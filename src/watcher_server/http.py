@@ -1,22 +1,25 @@
-"""HTTP plumbing shared by every router: JSON responses, list parameters, the database handle."""
+"""HTTP plumbing shared by every router: JSON responses, typed dependencies, query parameters."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import decimal
 from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import BaseModel, BeforeValidator, Field
-from sqlalchemy import Select
+from pydantic import BeforeValidator
 
-from .core.datetimes import format_datetime, parse_datetime
+from .core.clock import Clock
+from .core.datetimes import parse_datetime
 from .core.fields import storable_text
 from .core.text import normalize
 from .db.engine import Database
+from .db.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
+from .services import JobQueue, Services
+from .settings import Settings
 
 
 def api_router(**options) -> APIRouter:
@@ -33,27 +36,33 @@ class JSON(Response):
         return orjson.dumps(content)
 
 
-def render_row(row, keys: tuple[str, ...], **computed: Any) -> dict[str, Any]:
-    """The named columns of a row (or dict), in that order, as JSON values: datetimes in the
-    contract's UTC text (§2.6), NUMERIC values as numbers. `computed` supplies keys the row lacks."""
-    values = row if isinstance(row, dict) else row._mapping
-    return {key: _json_value(computed[key] if key in computed else values[key]) for key in keys}
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return format_datetime(value)
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    return value
-
-
-async def database(request: Request) -> Database:
+async def _services(request: Request) -> Services:
     # async on purpose: FastAPI runs plain-def dependencies in a thread pool, a thread hop per request
-    return request.app.state.db
+    return request.app.state.services
 
 
-DB = Annotated[Database, Depends(database)]
+async def _database(request: Request) -> Database:
+    return request.app.state.services.db
+
+
+async def _settings(request: Request) -> Settings:
+    return request.app.state.services.settings
+
+
+async def _clock(request: Request) -> Clock:
+    return request.app.state.services.clock
+
+
+async def _jobs(request: Request) -> JobQueue:
+    return request.app.state.services.jobs
+
+
+# Typed dependencies: what a route needs of the process's Services, and nothing else.
+ServicesDep = Annotated[Services, Depends(_services)]
+DB = Annotated[Database, Depends(_database)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+ClockDep = Annotated[Clock, Depends(_clock)]
+Jobs = Annotated[JobQueue, Depends(_jobs)]
 
 
 async def _body_is_not_null(request: Request) -> None:
@@ -68,31 +77,25 @@ async def _body_is_not_null(request: Request) -> None:
 # For endpoints whose body is optional: `dependencies=[OPTIONAL_OBJECT_BODY]`.
 OPTIONAL_OBJECT_BODY = Depends(_body_is_not_null)
 
-
-class ListParams(BaseModel):
-    limit: int = Field(1000, ge=1, le=10_000, description="Rows per page (1-10000).")
-    offset: int = Field(0, ge=0, le=2**63 - 1, description="Rows to skip.")
-    order: Annotated[Literal["asc", "desc"], BeforeValidator(normalize)] = Field("asc", description="Order by id.")
-
-    def apply(self, statement: Select, id_column) -> Select:
-        ordering = id_column.desc() if self.order == "desc" else id_column.asc()
-        return statement.order_by(ordering).limit(self.limit).offset(self.offset)
-
-    async def fetch(self, db: Database, statement: Select, id_column) -> list:
-        """One page of `statement`, ordered by `id_column`, read in its own transaction."""
-        async with db.read() as conn:
-            return (await conn.execute(self.apply(statement, id_column))).all()
+Order = Annotated[Literal["asc", "desc"], BeforeValidator(normalize)]
 
 
-Paging = Annotated[ListParams, Query()]
+async def _page(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Rows per page (1-{MAX_LIMIT}).")] = DEFAULT_LIMIT,
+    offset: Annotated[int, Query(ge=0, le=2**63 - 1, description="Rows to skip.")] = 0,
+    order: Annotated[Order, Query(description="Order by id.")] = "asc",
+) -> Page:
+    return Page(limit, offset, order)
+
+
+Paging = Annotated[Page, Depends(_page)]
+
 
 def _query_datetime(value):
     """Query strings are text, so epoch seconds arrive as digits: read those as numbers (§2.6)."""
     if isinstance(value, str):
-        try:
+        with contextlib.suppress(ValueError):  # not a number: an ISO-8601 text, parsed below
             value = float(value)
-        except ValueError:
-            pass  # not a number: an ISO-8601 text, parsed below
     return None if value is None else parse_datetime(value)
 
 
@@ -103,9 +106,7 @@ def _text_filter(value):
 
 # A text filter: trimmed and lower-cased like the names it is matched against; NUL is refused (422).
 TextFilter = Annotated[str | None, BeforeValidator(_text_filter), Query(description="Trimmed, case-insensitive.")]
-NameContains = Annotated[
-    str | None, BeforeValidator(_text_filter), Query(description="Case-insensitive literal substring of the name.")
-]
+NameContains = Annotated[str | None, BeforeValidator(_text_filter), Query(description="Case-insensitive literal substring of the name.")]
 
 # A datetime query parameter accepts every §2.6 input form.
 DatetimeQuery = Annotated[dt.datetime | None, BeforeValidator(_query_datetime)]

@@ -35,7 +35,6 @@ import shutil
 import signal
 import tempfile
 
-from fastapi import Request
 from fastapi.responses import Response
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import values as _values
@@ -45,11 +44,14 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import func, not_, select, text
 
 from .alerts.tables import alert
+from .alerts.vocabulary import UNDELIVERED_SQL
 from .executions.tables import pipeline_execution
-from .http import api_router
-from .jobs.status import _pending
+from .http import ServicesDep, api_router
+from .jobs.queue_health import pending
+from .jobs.registry import SHOWN_IN_STATUS
 from .monitoring.tables import check_run, freshness_pipeline_log, timeliness_pipeline_execution_log
 from .pipelines.tables import pipeline
+from .services import Services
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -169,32 +171,36 @@ _SNAPSHOT = select(
     _count(pipeline_execution, pipeline_execution.c.end_date.is_(None)).label("running"),
     _count(freshness_pipeline_log, text("resolved_at IS NULL")).label("freshness"),
     _count(timeliness_pipeline_execution_log, text("resolved_at IS NULL")).label("timeliness"),
-    _count(alert, text("delivery_status IN ('pending', 'retrying')")).label("undelivered"),  # ix_alert_undelivered
-    # The queue incident is open while the last queue alert is "opened" (jobs/status.py queue_health_check);
+    _count(alert, text(UNDELIVERED_SQL)).label("undelivered"),  # ix_alert_undelivered
+    # The queue incident is open while the last queue alert is "opened" (jobs/queue_health.py);
     # ix_alert_kind_id (migration 0006) makes that one index entry instead of a walk through the alert history.
     select(alert.c.event).where(alert.c.kind == "queue").order_by(alert.c.id.desc()).limit(1).scalar_subquery().label("queue_event"),
 )
 _CHECK_RUNS = select(check_run.c.check_name, check_run.c.finished_at, check_run.c.duration_seconds).order_by(check_run.c.check_name)
 
 
-async def database_gauges(state) -> list:
+async def database_gauges(s: Services) -> list:
     """The domain gauges, read from the database now."""
-    async with state.db.read() as conn:
+    async with s.db.read() as conn:
         row = (await conn.execute(_SNAPSHOT)).one()
         checks = (await conn.execute(_CHECK_RUNS)).all()
-    counts, _age, _queue = await _pending(state)  # what GET /jobs/status reports as total_pending
+    work = await pending(s, SHOWN_IN_STATUS)  # what GET /jobs/status reports as total_pending
 
     pipelines = GaugeMetricFamily("watcher_pipelines", "Pipelines, by active flag.", labels=("active",))
     pipelines.add_metric(("true",), row.active_pipelines)
     pipelines.add_metric(("false",), row.inactive_pipelines)
-    incidents = GaugeMetricFamily("watcher_open_incidents", "Open incidents, by kind (queue: 1 while the queue alert is open).", labels=("kind",))
+    incidents = GaugeMetricFamily(
+        "watcher_open_incidents", "Open incidents, by kind (queue: 1 while the queue alert is open).", labels=("kind",)
+    )
     incidents.add_metric(("freshness",), row.freshness)
     incidents.add_metric(("timeliness",), row.timeliness)
     incidents.add_metric(("queue",), 1 if row.queue_event == "opened" else 0)
     last_run = GaugeMetricFamily(
         "watcher_check_last_run_timestamp_seconds", "When each background check last finished (Unix time).", labels=("check",)
     )
-    duration = GaugeMetricFamily("watcher_check_last_run_duration_seconds", "How long each background check's last run took.", labels=("check",))
+    duration = GaugeMetricFamily(
+        "watcher_check_last_run_duration_seconds", "How long each background check's last run took.", labels=("check",)
+    )
     for check in checks:  # rows of checks that never finished have NULLs: nothing to export for them
         if check.finished_at is not None:
             last_run.add_metric((check.check_name,), check.finished_at.timestamp())
@@ -205,7 +211,7 @@ async def database_gauges(state) -> list:
         GaugeMetricFamily("watcher_executions_running", "Executions that have not ended (no end_date).", value=row.running),
         incidents,
         GaugeMetricFamily("watcher_alerts_undelivered", "Alerts waiting for delivery (pending or retrying).", value=row.undelivered),
-        GaugeMetricFamily("watcher_jobs_pending", "Pending background work (total_pending of GET /jobs/status).", value=sum(counts.values())),
+        GaugeMetricFamily("watcher_jobs_pending", "Pending background work (total_pending of GET /jobs/status).", value=work.total),
         last_run,
         duration,
     ]
@@ -221,9 +227,9 @@ class _Collected:
         return self._metrics
 
 
-async def render(state) -> bytes:
+async def render(s: Services) -> bytes:
     """The exposition text: this deployment's HTTP metrics plus the database gauges."""
-    gauges = await database_gauges(state)
+    gauges = await database_gauges(s)
     registry = CollectorRegistry()
     if MULTIPROCESS:
         MultiProcessCollector(registry)  # every worker's files in PROMETHEUS_MULTIPROC_DIR, summed
@@ -237,7 +243,7 @@ router = api_router(tags=["health"])
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
-async def metrics(request: Request) -> Response:
+async def metrics(s: ServicesDep) -> Response:
     """Prometheus metrics (text exposition format): HTTP requests of every worker process, and gauges
     read from the database at scrape time."""
-    return Response(await render(request.app.state), media_type=CONTENT_TYPE_LATEST)
+    return Response(await render(s), media_type=CONTENT_TYPE_LATEST)

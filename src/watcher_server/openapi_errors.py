@@ -37,7 +37,7 @@ VALIDATION_ERROR_ITEM = {
             "type": "array",
             "title": "Location",
             "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
-            "description": "Where: `[\"body\", \"name\"]`, `[\"path\", \"id\"]`, `[\"query\", \"limit\"]`.",
+            "description": 'Where: `["body", "name"]`, `["path", "id"]`, `["query", "limit"]`.',
         },
         "msg": {"type": "string", "title": "Message"},
         "input": {"title": "Input", "description": "The rejected value, as far as it can be written as JSON."},
@@ -112,8 +112,7 @@ ROUTE_ERRORS: dict[str, dict[int, str]] = {
     "GET /pipeline": {DB: ""},
     "GET /pipeline/{id}": {404: "`Pipeline Not Found`.", DB: ""},
     "PATCH /pipeline": {
-        404: "No pipeline with this `id` or `name` (`Pipeline Not Found`), or an unknown "
-        "`pipeline_type_id` (`Pipeline Type Not Found`).",
+        404: "No pipeline with this `id` or `name` (`Pipeline Not Found`), or an unknown `pipeline_type_id` (`Pipeline Type Not Found`).",
         409: "Rename onto a name that exists (`Pipeline name already exists`).",
         DB: "",
     },
@@ -140,8 +139,7 @@ ROUTE_ERRORS: dict[str, dict[int, str]] = {
     "GET /address": {DB: ""},
     "GET /address/{id}": {404: "`Address not found`.", DB: ""},
     "PATCH /address": {
-        404: "No address with this `id` or `name` (`Address not found`), or an unknown "
-        "`address_type_id` (`Address Type Not Found`).",
+        404: "No address with this `id` or `name` (`Address not found`), or an unknown `address_type_id` (`Address Type Not Found`).",
         409: "Rename onto a name that exists (`Address name already exists`).",
         DB: "",
     },
@@ -165,8 +163,7 @@ ROUTE_ERRORS: dict[str, dict[int, str]] = {
     "GET /anomaly_detection_rule/{id}": {404: "`Anomaly detection rule not found`.", DB: ""},
     "PATCH /anomaly_detection_rule": {
         404: "Unknown rule `id` (`Anomaly detection rule not found`) or `pipeline_id` (`Pipeline Not Found`).",
-        409: "Another rule has this pipeline and metric "
-        "(`Anomaly detection rule already exists for this pipeline and metric`).",
+        409: "Another rule has this pipeline and metric (`Anomaly detection rule already exists for this pipeline and metric`).",
         DB: "",
     },
     "POST /detect_anomalies": {

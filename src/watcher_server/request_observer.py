@@ -65,6 +65,12 @@ class RequestObserver:
                     status,
                     seconds * 1000,
                     rid,
-                    extra={"method": scope["method"], "path": path, "status": status, "duration_ms": round(seconds * 1000, 2), "request_id": rid},
+                    extra={
+                        "method": scope["method"],
+                        "path": path,
+                        "status": status,
+                        "duration_ms": round(seconds * 1000, 2),
+                        "request_id": rid,
+                    },
                 )
             request_id.reset(token)

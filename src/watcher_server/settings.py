@@ -63,9 +63,7 @@ class Settings(BaseSettings):
     @field_validator("freshness_check_schedule", "timeliness_check_schedule", "queue_health_check_schedule")
     @classmethod
     def _cron_is_valid(cls, value: str) -> str:
-        from .jobs.schedule import (
-            parse_cron,  # lazy: settings must import without the scheduler
-        )
+        from .core.cron import parse_cron  # lazy: settings must import without the scheduler
 
         if value.strip():
             parse_cron(value)

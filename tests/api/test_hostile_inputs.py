@@ -72,8 +72,14 @@ async def test_concurrent_lineage_posts_sharing_addresses_in_any_order_all_succe
     pipelines = [await create_pipeline(client, f"p{i}") for i in range(12)]
 
     def body(pid, order):
-        addresses = [{"name": n, "address_type_name": "pg", "address_type_group_name": "database", "address_metadata": {"v": pid}} for n in order]
-        return {"pipeline_id": pid, "source_addresses": addresses, "target_addresses": [{"name": f"dw.t.p{pid}", "address_type_name": "pg", "address_type_group_name": "database"}]}
+        addresses = [
+            {"name": n, "address_type_name": "pg", "address_type_group_name": "database", "address_metadata": {"v": pid}} for n in order
+        ]
+        return {
+            "pipeline_id": pid,
+            "source_addresses": addresses,
+            "target_addresses": [{"name": f"dw.t.p{pid}", "address_type_name": "pg", "address_type_group_name": "database"}],
+        }
 
     responses = await asyncio.gather(
         *(client.post("/address_lineage", json=body(pid, names if i % 2 else list(reversed(names)))) for i, pid in enumerate(pipelines))

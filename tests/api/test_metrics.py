@@ -9,11 +9,12 @@ from sqlalchemy import delete, insert, select
 
 from watcher_server import metrics
 from watcher_server.alerts.tables import alert
+from watcher_server.core.clock import CLOCK
 from watcher_server.monitoring.tables import check_run
 
 from ..helpers import create_pipeline, end, stale_pipeline, start
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 async def scrape(client) -> dict[tuple[str, tuple], float]:
@@ -80,9 +81,7 @@ async def test_requests_are_counted_by_route_template_never_by_raw_path(client):
     buckets = series(after, "watcher_http_request_duration_seconds_bucket", **labels)
     bounds = sorted(float(dict(key)["le"]) for key in buckets)
     assert bounds[0] <= 0.005 and 10.0 in bounds and bounds[-1] == float("inf")
-    assert buckets[tuple(sorted({**labels, "le": "+Inf"}.items()))] == value(
-        after, "watcher_http_request_duration_seconds_count", **labels
-    )
+    assert buckets[tuple(sorted({**labels, "le": "+Inf"}.items()))] == value(after, "watcher_http_request_duration_seconds_count", **labels)
     assert delta(before, after, "watcher_http_request_duration_seconds_sum", **labels)  # time was added
 
 
@@ -103,7 +102,13 @@ async def _alert(db, kind, event, delivery_status):
     async with db.write() as conn:
         await conn.execute(
             insert(alert).values(
-                kind=kind, event=event, level="warning", title="t", message="m", created_at=dt.datetime.now(UTC), delivery_status=delivery_status
+                kind=kind,
+                event=event,
+                level="warning",
+                title="t",
+                message="m",
+                created_at=dt.datetime.now(UTC),
+                delivery_status=delivery_status,
             )
         )
 
@@ -126,7 +131,7 @@ async def test_domain_gauges_are_what_the_database_holds(app, client, db):
     await end(client, ids[0], end_date="2025-03-01T09:00:00Z")
     await start(client, slow, start_date="2025-03-01T06:00:00Z")
     # incidents: freshness and timeliness checks open one each
-    app.state.clock = lambda: dt.datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
+    CLOCK.freeze(dt.datetime(2025, 3, 1, 10, 0, tzinfo=UTC))
     freshness = await client.post("/freshness", params={"wait": "true"})
     assert freshness.status_code == 200 and len(freshness.json()["failing"]) == 1
     timeliness = await client.post("/timeliness", params={"wait": "true"}, json={"lookback_minutes": 60})
@@ -139,7 +144,9 @@ async def test_domain_gauges_are_what_the_database_holds(app, client, db):
     finished = dt.datetime(2025, 3, 1, 10, 0, 3, tzinfo=UTC)
     async with db.write() as conn:
         await conn.execute(delete(check_run).where(check_run.c.check_name.in_(("timeliness", "cleanup"))))
-        await conn.execute(insert(check_run).values(check_name="timeliness", last_run_at=finished, finished_at=finished, duration_seconds=2.5))
+        await conn.execute(
+            insert(check_run).values(check_name="timeliness", last_run_at=finished, finished_at=finished, duration_seconds=2.5)
+        )
         await conn.execute(insert(check_run).values(check_name="cleanup"))
         freshness_row = (await conn.execute(select(check_run).where(check_run.c.check_name == "freshness"))).one()
 
@@ -216,9 +223,8 @@ async def test_metrics_need_a_token_when_tokens_are_configured(settings):
     from watcher_server.app import create_app
 
     app = create_app(settings.model_copy(update={"api_tokens": "writer-token", "api_read_tokens": "reader-token"}))
-    async with LifespanManager(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://watcher.test") as http:
-            assert (await http.get("/metrics")).status_code == 401
-            assert (await http.get("/metrics", headers={"Authorization": "Bearer nope"})).status_code == 401
-            response = await http.get("/metrics", headers={"Authorization": "Bearer reader-token"})
-            assert response.status_code == 200 and "watcher_pipelines{" in response.text
+    async with LifespanManager(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://watcher.test") as http:
+        assert (await http.get("/metrics")).status_code == 401
+        assert (await http.get("/metrics", headers={"Authorization": "Bearer nope"})).status_code == 401
+        response = await http.get("/metrics", headers={"Authorization": "Bearer reader-token"})
+        assert response.status_code == 200 and "watcher_pipelines{" in response.text

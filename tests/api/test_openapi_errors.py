@@ -278,9 +278,8 @@ async def test_oversized_bodies_get_the_documented_413(client):
 @pytest.fixture
 async def secured(settings):
     app = create_app(settings.model_copy(update={"api_tokens": "writer-token", "api_read_tokens": "reader-token"}))
-    async with LifespanManager(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://watcher.test") as http:
-            yield http
+    async with LifespanManager(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://watcher.test") as http:
+        yield http
 
 
 async def test_missing_tokens_and_read_only_tokens_get_the_documented_401_and_403(secured):
@@ -309,9 +308,8 @@ async def test_missing_tokens_and_read_only_tokens_get_the_documented_401_and_40
 )
 async def unreachable(request):
     app = create_app(Settings(database_url=request.param, scheduler_enabled=False))
-    async with LifespanManager(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://watcher.test") as http:
-            yield http
+    async with LifespanManager(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://watcher.test") as http:
+        yield http
 
 
 async def test_an_unreachable_database_gets_the_documented_503_with_retry_after(unreachable):

@@ -26,7 +26,7 @@ async def test_the_clients_request_id_is_echoed(client):
     assert response.status_code == 201 and response.headers["x-request-id"] == "airflow-run-42"
 
 
-@pytest.mark.parametrize("unsafe", ["a b", "x" * 129, "quote\"s", "new\tline"])
+@pytest.mark.parametrize("unsafe", ["a b", "x" * 129, 'quote"s', "new\tline"])
 async def test_an_unprintable_or_overlong_request_id_is_replaced(client, unsafe):
     response = await client.get("/health", headers={"X-Request-ID": unsafe})
     assert response.headers["x-request-id"] != unsafe and len(response.headers["x-request-id"]) == 16
@@ -113,12 +113,12 @@ def settings(database_url, receiver):
     return Settings(database_url=database_url, scheduler_enabled=False, alert_webhook_url=f"{receiver.url}/hook")
 
 
-async def test_each_alert_delivery_is_logged_with_its_outcome(app, client, receiver, caplog):
+async def test_each_alert_delivery_is_logged_with_its_outcome(services, client, receiver, caplog):
     caplog.set_level(logging.INFO, logger="watcher.alerts")
     receiver.fail_next = 1
     await stale_pipeline(client, "late")
     await client.post("/freshness", params={"wait": "true"})  # also queues a delivery: whichever runs first fails
-    await app.state.jobs.run_now("deliver_alert")
+    await services.jobs.run_now("deliver_alert")
     failed = [r for r in caplog.records if r.name == "watcher.alerts"]
     assert len(failed) == 1 and failed[0].levelno == logging.WARNING and "attempt 1 failed" in failed[0].getMessage()
     assert failed[0].alert_id == 1 and failed[0].duration_ms >= 0 and "HTTP 500" in failed[0].getMessage()

@@ -18,7 +18,9 @@ LOCK_TIMEOUT = 0.5
 
 @pytest.fixture
 def settings(database_url):
-    return Settings(database_url=database_url, scheduler_enabled=False, db_lock_timeout_seconds=LOCK_TIMEOUT, public_url="https://watcher.example.com")
+    return Settings(
+        database_url=database_url, scheduler_enabled=False, db_lock_timeout_seconds=LOCK_TIMEOUT, public_url="https://watcher.example.com"
+    )
 
 
 async def _hold_write_lock(database_url: str):

@@ -30,7 +30,9 @@ async def test_unknown_route_and_method_errors_carry_message(client):
 
 
 async def test_validation_errors_use_fastapi_shape_with_message(client):
-    response = await client.post("/pipeline", json={"name": "p", "pipeline_type_name": "t", "freshness_number": "lots", "freshness_datepart": "hour"})
+    response = await client.post(
+        "/pipeline", json={"name": "p", "pipeline_type_name": "t", "freshness_number": "lots", "freshness_datepart": "hour"}
+    )
     body = response.json()
     assert response.status_code == 422
     error = body["detail"][0]
@@ -60,9 +62,8 @@ async def test_bodies_over_one_mebibyte_are_rejected_with_413(client):
 async def secured(settings):
     secured_settings = settings.model_copy(update={"api_tokens": "writer-token, second", "api_read_tokens": "reader-token"})
     app = create_app(secured_settings)
-    async with LifespanManager(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://watcher.test") as http:
-            yield http
+    async with LifespanManager(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://watcher.test") as http:
+        yield http
 
 
 async def test_tokens_guard_everything_but_health(secured):
@@ -90,7 +91,9 @@ async def test_write_and_read_tokens_have_their_scopes(secured):
 
 
 async def test_open_api_ignores_authorization_headers(client):
-    response = await client.post("/pipeline", json={"name": "p", "pipeline_type_name": "t"}, headers={"Authorization": "AWS4-HMAC-SHA256 Credential=x"})
+    response = await client.post(
+        "/pipeline", json={"name": "p", "pipeline_type_name": "t"}, headers={"Authorization": "AWS4-HMAC-SHA256 Credential=x"}
+    )
     assert response.status_code == 201
 
 
@@ -101,16 +104,15 @@ async def test_open_api_ignores_authorization_headers(client):
 )
 async def test_unreachable_database_answers_503_with_retry_after(url):
     app = create_app(Settings(database_url=url))
-    async with LifespanManager(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://watcher.test") as http:
-            response = await http.post("/pipeline", json={"name": "p", "pipeline_type_name": "t"})
-            assert response.status_code == 503
-            assert response.headers["retry-after"] == "1"
-            assert response.json() == {"detail": "Service unavailable", "message": "Service unavailable"}
-            ready = await http.get("/ready")
-            assert ready.status_code == 503
-            assert ready.json()["status"] == "unavailable" and ready.json()["database"] == "unreachable"
-            assert (await http.get("/health")).status_code == 200
+    async with LifespanManager(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://watcher.test") as http:
+        response = await http.post("/pipeline", json={"name": "p", "pipeline_type_name": "t"})
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "1"
+        assert response.json() == {"detail": "Service unavailable", "message": "Service unavailable"}
+        ready = await http.get("/ready")
+        assert ready.status_code == 503
+        assert ready.json()["status"] == "unavailable" and ready.json()["database"] == "unreachable"
+        assert (await http.get("/health")).status_code == 200
 
 
 async def test_streamed_bodies_over_the_limit_are_rejected_with_413(client):

@@ -12,7 +12,7 @@ from watcher_server.core.text import contains_pattern
 from watcher_server.core.watermarks import watermark_text
 from watcher_server.errors import describe_json_error
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def at(*args) -> dt.datetime:
@@ -37,9 +37,7 @@ def test_add_dateparts_uses_fixed_seconds_and_calendar_months(start, number, par
     assert add_dateparts(start, number, part) == expected
 
 
-@pytest.mark.parametrize(
-    ("seconds", "expected"), [(0.4, 0), (0.6, 1), (2.5, 3), (1.5, 2), (300, 300), (0.5, 1), (3.4999, 3)]
-)
+@pytest.mark.parametrize(("seconds", "expected"), [(0.4, 0), (0.6, 1), (2.5, 3), (1.5, 2), (300, 300), (0.5, 1), (3.4999, 3)])
 def test_duration_rounds_half_away_from_zero(seconds, expected):
     start = at(2024, 1, 1)
     assert duration_seconds(start, start + dt.timedelta(seconds=seconds)) == expected
@@ -47,7 +45,16 @@ def test_duration_rounds_half_away_from_zero(seconds, expected):
 
 @pytest.mark.parametrize(
     ("rows", "duration", "expected"),
-    [(1000, 300, 3.3333), (10000, 300, 33.3333), (10, 1, 10.0), (None, 5, None), (None, 0, 0.0), (5, 0, 0.0), (2, 3, 0.6667), (1, 8, 0.125)],
+    [
+        (1000, 300, 3.3333),
+        (10000, 300, 33.3333),
+        (10, 1, 10.0),
+        (None, 5, None),
+        (None, 0, 0.0),
+        (5, 0, 0.0),
+        (2, 3, 0.6667),
+        (1, 8, 0.125),
+    ],
 )
 def test_throughput_is_rounded_to_four_places(rows, duration, expected):
     assert throughput(rows, duration) == expected
@@ -123,7 +130,7 @@ def test_format_datetime_shows_fraction_only_when_non_zero():
 def test_format_datetime_reads_any_timezone_as_utc():
     plus_two = dt.timezone(dt.timedelta(hours=2))
     assert format_datetime(dt.datetime(2024, 1, 1, 12, 0, tzinfo=plus_two)) == "2024-01-01T10:00:00Z"
-    assert format_datetime(dt.datetime(2024, 1, 1, 12, 0, 0, 5, tzinfo=dt.timezone.utc)) == "2024-01-01T12:00:00.000005Z"
+    assert format_datetime(dt.datetime(2024, 1, 1, 12, 0, 0, 5, tzinfo=dt.UTC)) == "2024-01-01T12:00:00.000005Z"
     assert format_datetime(dt.datetime(2024, 1, 1, 12, 0)) == "2024-01-01T12:00:00Z"  # naive: already UTC
 
 
@@ -145,9 +152,7 @@ def test_json_errors_name_line_column_and_trailing_comma():
     assert describe_json_error(document, document.index("}"), "Expecting property name") == (
         "Invalid JSON at line 3, column 1: trailing comma"
     )
-    assert describe_json_error('{"a" 1}', 5, "Expecting ':' delimiter") == (
-        "Invalid JSON at line 1, column 6: expecting ':' delimiter"
-    )
+    assert describe_json_error('{"a" 1}', 5, "Expecting ':' delimiter") == ("Invalid JSON at line 1, column 6: expecting ':' delimiter")
 
 
 def test_slack_text_shows_details_in_a_fixed_order_whatever_order_they_were_stored_in():

@@ -49,7 +49,7 @@ def server_process(database_url, tmp_path, workers: int = 2, args: tuple[str, ..
     tmp_path.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     env = {**os.environ, "WATCHER_DATABASE_URL": database_url, **{f"WATCHER_{k.upper()}": str(v) for k, v in settings.items()}}
-    log = open(tmp_path / "server.log", "w+")
+    log = open(tmp_path / "server.log", "w+")  # noqa: SIM115 (closed in the finally below)
     process = subprocess.Popen(
         [sys.executable, "-m", "watcher_server.cli", "serve", "--port", str(port), "--workers", str(workers), *args],
         env=env,

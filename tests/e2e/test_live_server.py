@@ -15,8 +15,21 @@ def test_walkthrough_over_real_http(live_server):
         assert created.status_code == 201
         pipeline_id = created.json()["id"]
         main = http.post("/start_pipeline_execution", json={"pipeline_id": pipeline_id, "start_date": "2024-01-01T10:00:00Z"}).json()["id"]
-        child = http.post("/start_pipeline_execution", json={"pipeline_id": pipeline_id, "start_date": "2024-01-01T10:00:00Z", "parent_id": main}).json()["id"]
-        ended = http.post("/end_pipeline_execution", json={"id": main, "end_date": "2024-01-01T10:05:00Z", "completed_successfully": True, "total_rows": 10000, "inserts": 8000, "updates": 2000, "soft_deletes": 0})
+        child = http.post(
+            "/start_pipeline_execution", json={"pipeline_id": pipeline_id, "start_date": "2024-01-01T10:00:00Z", "parent_id": main}
+        ).json()["id"]
+        ended = http.post(
+            "/end_pipeline_execution",
+            json={
+                "id": main,
+                "end_date": "2024-01-01T10:05:00Z",
+                "completed_successfully": True,
+                "total_rows": 10000,
+                "inserts": 8000,
+                "updates": 2000,
+                "soft_deletes": 0,
+            },
+        )
         assert ended.status_code == 200 and ended.json()["throughput"] == 33.3333
         tree = http.get(f"/pipeline_execution/{main}").json()
         assert [c["id"] for c in tree["child_executions"]] == [child]

@@ -83,7 +83,9 @@ def test_scrapes_count_every_workers_requests(database_url, tmp_path, monkeypatc
         totals = []
         for _ in range(40):
             samples = _scrape(base_url)
-            totals.append((_requests_total(samples), samples[("watcher_http_request_duration_seconds_count", (("method", "GET"), ("route", ROUTE)))]))
+            totals.append(
+                (_requests_total(samples), samples[("watcher_http_request_duration_seconds_count", (("method", "GET"), ("route", ROUTE)))])
+            )
             if len(totals) >= 6 and len(_per_worker(str(directory), "/metrics")) == 2:
                 break
         assert len(_per_worker(str(directory), "/metrics")) == 2, "one worker answered every scrape"

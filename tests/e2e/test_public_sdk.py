@@ -69,7 +69,9 @@ def test_sdk_works_unchanged_against_a_scale_out_deployment(database_url, tmp_pa
         assert run.returncode == 0, run.stderr
         results = json.loads(run.stdout.strip().splitlines()[-1])
         with httpx.Client(base_url=base, timeout=10) as http:
-            assert wait_for(lambda: http.get("/alerts", params={"kind": "execution_failure"}).json(), 30), (tmp_path / "worker.log").read_text()
+            assert wait_for(lambda: http.get("/alerts", params={"kind": "execution_failure"}).json(), 30), (
+                tmp_path / "worker.log"
+            ).read_text()
             [failure] = http.get("/alerts", params={"kind": "execution_failure"}).json()
             assert failure["pipeline_execution_ids"] == [results["manual_execution_id"]]
             parent = http.get(f"/pipeline_execution/{results['parent_execution_id']}").json()

@@ -30,23 +30,34 @@ def test_two_workers_run_each_tick_once_and_a_queued_check(database_url, tmp_pat
             "freshness_check_schedule": "* * * * *", "timeliness_check_schedule": "", "queue_health_check_schedule": "",
         }  # fmt: skip
         with serving(database_url, tmp_path / "api", **settings) as base, httpx.Client(base_url=base, timeout=10) as http:
-            pid = http.post("/pipeline", json={"name": "stale", "pipeline_type_name": "t", "freshness_number": 1, "freshness_datepart": "minute"}).json()["id"]
+            pid = http.post(
+                "/pipeline", json={"name": "stale", "pipeline_type_name": "t", "freshness_number": 1, "freshness_datepart": "minute"}
+            ).json()["id"]
             run = http.post("/start_pipeline_execution", json={"pipeline_id": pid, "start_date": "2025-01-01T00:00:00Z"}).json()["id"]
-            http.post("/end_pipeline_execution", json={"id": run, "end_date": "2025-01-01T00:01:00Z", "completed_successfully": True, "inserts": 1})
+            http.post(
+                "/end_pipeline_execution",
+                json={"id": run, "end_date": "2025-01-01T00:01:00Z", "completed_successfully": True, "inserts": 1},
+            )
             with worker(database_url, tmp_path / "w1.log", **settings), worker(database_url, tmp_path / "w2.log", **settings):
                 assert wait_for(lambda: receiver.bodies("/hook"), 90), (tmp_path / "w1.log").read_text()
                 time.sleep(3)
                 # a queued check, with the pipeline fresh again: a worker runs it and the recovery is sent
                 now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
                 fresh = http.post("/start_pipeline_execution", json={"pipeline_id": pid, "start_date": now}).json()["id"]
-                http.post("/end_pipeline_execution", json={"id": fresh, "end_date": now.replace("Z", ".5Z"), "completed_successfully": True, "updates": 1})
+                http.post(
+                    "/end_pipeline_execution",
+                    json={"id": fresh, "end_date": now.replace("Z", ".5Z"), "completed_successfully": True, "updates": 1},
+                )
                 assert http.post("/freshness").json() == {"status": "queued"}
                 assert wait_for(lambda: len(receiver.bodies("/hook")) == 2, 30), (tmp_path / "w2.log").read_text()
                 status = http.get("/jobs/status").json()
             alerts = http.get("/alerts").json()
 
     assert [body["event"] for body in receiver.bodies("/hook")] == ["opened", "recovered"]
-    assert [(a["kind"], a["event"], a["delivery_status"]) for a in alerts] == [("freshness", "opened", "sent"), ("freshness", "recovered", "sent")]
+    assert [(a["kind"], a["event"], a["delivery_status"]) for a in alerts] == [
+        ("freshness", "opened", "sent"),
+        ("freshness", "recovered", "sent"),
+    ]
     assert status["jobs"]["freshness_check"]["failed_last_24h"] == 0
 
     async def freshness_runs():

@@ -32,7 +32,9 @@ def _read_alerts(database_url: str) -> list:
 
 
 def _stale_pipeline_alert(http: httpx.Client) -> None:
-    pid = http.post("/pipeline", json={"name": "orders", "pipeline_type_name": "t", "freshness_number": 1, "freshness_datepart": "hour"}).json()["id"]
+    pid = http.post(
+        "/pipeline", json={"name": "orders", "pipeline_type_name": "t", "freshness_number": 1, "freshness_datepart": "hour"}
+    ).json()["id"]
     old = http.post("/start_pipeline_execution", json={"pipeline_id": pid, "start_date": "2025-01-01T00:00:00Z"}).json()["id"]
     http.post("/end_pipeline_execution", json={"id": old, "end_date": "2025-01-01T01:00:00Z", "completed_successfully": True, "inserts": 5})
     assert http.post("/freshness", params={"wait": "true"}).json()["alerts_created"] == 1
@@ -88,7 +90,7 @@ class HangingReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 receiver.calls += 1
                 receiver.release.wait(60)
                 self.send_response(200)
@@ -127,7 +129,10 @@ def test_sigterm_during_a_delivery_gives_the_alert_back_for_the_next_process(dat
     assert stopped.delivery_status == "pending" and stopped.delivery_attempts == 0
     assert stopped.next_attempt_at is None, "released: due at once, not after the five-minute lease"
 
-    with WebhookReceiver() as receiver, server_process(database_url, tmp_path / "second", workers=1, alert_webhook_url=f"{receiver.url}/hook"):
+    with (
+        WebhookReceiver() as receiver,
+        server_process(database_url, tmp_path / "second", workers=1, alert_webhook_url=f"{receiver.url}/hook"),
+    ):
         assert wait_for(lambda: len(receiver.bodies("/hook")) == 1, 15)
     (sent,) = _read_alerts(database_url)
     assert sent.delivery_status == "sent" and sent.delivery_attempts == 1

@@ -98,7 +98,10 @@ async def test_max_depth_limits_the_subtree(client):
 
 
 async def test_get_execution_errors(client):
-    assert (await client.get("/pipeline_execution/1")).json() == {"detail": "Pipeline execution not found", "message": "Pipeline execution not found"}
+    assert (await client.get("/pipeline_execution/1")).json() == {
+        "detail": "Pipeline execution not found",
+        "message": "Pipeline execution not found",
+    }
     assert (await client.get("/pipeline_execution/99999999999999999999999")).status_code == 404
     assert (await client.get("/pipeline_execution/x")).status_code == 422
 
@@ -117,7 +120,9 @@ async def test_twenty_concurrent_child_starts_build_a_complete_closure(client, d
     await create_pipeline(client)
     root = await start(client, 1)
     middle = await start(client, 1, parent_id=root)
-    responses = await asyncio.gather(*(client.post("/start_pipeline_execution", json={"pipeline_id": 1, "parent_id": middle}) for _ in range(20)))
+    responses = await asyncio.gather(
+        *(client.post("/start_pipeline_execution", json={"pipeline_id": 1, "parent_id": middle}) for _ in range(20))
+    )
     assert [r.status_code for r in responses] == [201] * 20
     children = sorted(r.json()["id"] for r in responses)
     closure = await _closure(db)

@@ -22,7 +22,15 @@ async def test_user_start_end_example_answers_with_the_ended_execution(client):
     assert (started.status_code, started.json()) == (201, {"id": 1})
     ended = await client.post(
         "/end_pipeline_execution",
-        json={"id": 1, "end_date": "2024-01-01T10:05:00Z", "completed_successfully": True, "total_rows": 10000, "inserts": 8000, "updates": 2000, "soft_deletes": 0},
+        json={
+            "id": 1,
+            "end_date": "2024-01-01T10:05:00Z",
+            "completed_successfully": True,
+            "total_rows": 10000,
+            "inserts": 8000,
+            "updates": 2000,
+            "soft_deletes": 0,
+        },
     )
     assert ended.status_code == 200
     body = ended.json()
@@ -37,7 +45,16 @@ async def test_go_example_extra_pipeline_id_on_end_is_ignored(client):
     execution = await start(client, 1, start_date="2024-01-01T10:00:00Z")
     response = await client.post(
         "/end_pipeline_execution",
-        json={"id": execution, "pipeline_id": 1, "end_date": "2024-01-01T10:05:00Z", "completed_successfully": True, "total_rows": 10000, "inserts": 8000, "updates": 2000, "soft_deletes": 0},
+        json={
+            "id": execution,
+            "pipeline_id": 1,
+            "end_date": "2024-01-01T10:05:00Z",
+            "completed_successfully": True,
+            "total_rows": 10000,
+            "inserts": 8000,
+            "updates": 2000,
+            "soft_deletes": 0,
+        },
     )
     assert response.status_code == 200
 
@@ -57,17 +74,17 @@ async def test_start_records_utc_calendar_fields(client, db):
     execution = await start(client, 1, start_date="2024-03-10T23:30:00-05:00")  # Monday 04:30 UTC
     async with db.read() as conn:
         row = (await conn.execute(select(pipeline_execution).where(pipeline_execution.c.id == execution))).one()
-    assert row.start_date == dt.datetime(2024, 3, 11, 4, 30, tzinfo=dt.timezone.utc)
+    assert row.start_date == dt.datetime(2024, 3, 11, 4, 30, tzinfo=dt.UTC)
     assert (row.date_recorded, row.hour_recorded, row.weekday_recorded) == (dt.date(2024, 3, 11), 4, 1)
 
 
 async def test_start_without_date_uses_now(client):
     await create_pipeline(client)
-    before = dt.datetime.now(dt.timezone.utc)
+    before = dt.datetime.now(dt.UTC)
     execution = await start(client, 1, start_date=None)
     row = (await client.get(f"/pipeline_execution/{execution}")).json()
     started = dt.datetime.fromisoformat(row["start_date"].replace("Z", "+00:00"))
-    assert before - dt.timedelta(seconds=1) <= started <= dt.datetime.now(dt.timezone.utc)
+    assert before - dt.timedelta(seconds=1) <= started <= dt.datetime.now(dt.UTC)
 
 
 async def test_start_rejects_unknown_pipeline_and_parent(client):
@@ -105,12 +122,19 @@ async def test_end_rejects_unknown_execution_and_bad_dates(client):
     await create_pipeline(client)
     execution = await start(client, 1, start_date="2024-01-01T10:00:00Z")
     for execution_id in (99, 0, 2**64):
-        response = await client.post("/end_pipeline_execution", json={"id": execution_id, "end_date": "2024-01-01T11:00:00Z", "completed_successfully": True})
+        response = await client.post(
+            "/end_pipeline_execution", json={"id": execution_id, "end_date": "2024-01-01T11:00:00Z", "completed_successfully": True}
+        )
         assert (response.status_code, response.json()["detail"]) == (404, "Pipeline execution not found")
     for end_date in ("2024-01-01T10:00:00Z", "2024-01-01T09:00:00Z", "2024-01-01T15:00:00+05:00"):
-        response = await client.post("/end_pipeline_execution", json={"id": execution, "end_date": end_date, "completed_successfully": True, "total_rows": 5})
+        response = await client.post(
+            "/end_pipeline_execution", json={"id": execution, "end_date": end_date, "completed_successfully": True, "total_rows": 5}
+        )
         assert response.status_code == 400
-        assert response.json() == {"detail": "end_date must be greater than start_date", "message": "end_date must be greater than start_date"}
+        assert response.json() == {
+            "detail": "end_date must be greater than start_date",
+            "message": "end_date must be greater than start_date",
+        }
     row = (await client.get(f"/pipeline_execution/{execution}")).json()
     assert row["end_date"] is None and row["total_rows"] is None
     assert (await client.get("/pipeline/1")).json()["load_lineage"] is True
@@ -217,7 +241,13 @@ async def test_concurrent_ends_of_one_pipeline_all_succeed(client):
     await create_pipeline(client, next_watermark="x")
     executions = [await start(client, 1, start_date="2024-01-01T10:00:00Z") for _ in range(10)]
     responses = await asyncio.gather(
-        *(client.post("/end_pipeline_execution", json={"id": e, "end_date": f"2024-01-01T10:{i:02d}:30Z", "completed_successfully": True, "inserts": 1}) for i, e in enumerate(executions))
+        *(
+            client.post(
+                "/end_pipeline_execution",
+                json={"id": e, "end_date": f"2024-01-01T10:{i:02d}:30Z", "completed_successfully": True, "inserts": 1},
+            )
+            for i, e in enumerate(executions)
+        )
     )
     assert [r.status_code for r in responses] == [200] * 10
     assert (await client.get("/pipeline/1")).json()["last_target_insert"] == "2024-01-01T10:09:30Z"

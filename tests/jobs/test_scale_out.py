@@ -17,8 +17,8 @@ from asgi_lifespan import LifespanManager
 
 from watcher_server.app import create_app
 from watcher_server.db.engine import Database, create_engine
-from watcher_server.jobs.registry import Services
 from watcher_server.jobs.scale_out import apply_queue_schema, build_app, conninfo, every, release_stalled, run_worker
+from watcher_server.services import Services
 from watcher_server.settings import Settings
 
 from ..helpers import end, stale_pipeline, start
@@ -51,7 +51,9 @@ async def work_off_the_queue(settings: Settings) -> None:
     db = Database(create_engine(settings.database_url))
     try:
         async with httpx.AsyncClient() as client:
-            await run_worker(settings, Services(db=db, settings=settings, webhook_client=client), concurrency=2, wait=False, schedules=False)
+            await run_worker(
+                settings, Services(db=db, settings=settings, webhook_client=client), concurrency=2, wait=False, schedules=False
+            )
     finally:
         await db.dispose()
 
@@ -108,7 +110,9 @@ async def test_jobs_of_a_worker_that_died_go_back_to_the_queue(api, scale_out):
 
     await eventually(queued)
     async with await psycopg.AsyncConnection.connect(conninfo(scale_out.database_url), autocommit=True) as conn:
-        worker = await (await conn.execute("INSERT INTO procrastinate_workers (last_heartbeat) VALUES (now() - interval '5 minutes') RETURNING id")).fetchone()
+        worker = await (
+            await conn.execute("INSERT INTO procrastinate_workers (last_heartbeat) VALUES (now() - interval '5 minutes') RETURNING id")
+        ).fetchone()
         await conn.execute("UPDATE procrastinate_jobs SET status = 'doing', worker_id = %s WHERE task_name = 'freshness_check'", worker)
     assert await job_counts(api, "freshness_check") == {"pending": 0, "running": 1, "failed_last_24h": 0}
 
@@ -124,7 +128,7 @@ async def test_a_successful_end_queues_anomaly_detection_for_the_worker(api, sca
     pipeline_id = (await api.post("/pipeline", json={"name": "loads", "pipeline_type_name": "t"})).json()["id"]
     rule = {"pipeline_id": pipeline_id, "metric_field": "inserts", "minimum_executions": 5, "seasonality": "none"}
     assert (await api.post("/anomaly_detection_rule", json=rule)).status_code == 201
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     for days_ago, inserts in ((6, 10), (5, 11), (4, 10), (3, 9), (2, 10), (1, 5000)):
         begin = now - dt.timedelta(days=days_ago)
         execution = await start(api, pipeline_id, start_date=begin.isoformat())

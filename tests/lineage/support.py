@@ -86,9 +86,7 @@ async def build_graph(client, count, edges) -> dict[int, int]:
     pipelines = {}
     for target, sources in by_target.items():
         pipeline_id = await create_pipeline(client, f"load a{target}", "extraction")
-        await post_lineage(
-            client, pipeline_id, [addr(f"a{s}") for s in sources], [addr(f"a{target}")]
-        )
+        await post_lineage(client, pipeline_id, [addr(f"a{s}") for s in sources], [addr(f"a{target}")])
         pipelines[target] = pipeline_id
     return pipelines
 
@@ -119,18 +117,13 @@ async def upstream(client, address_id, **params):
 
 
 async def lineage_graph(client, source_address_id, **params):
-    response = await client.get(
-        "/lineage-graph/", params={"source_address_id": source_address_id, **params}
-    )
+    response = await client.get("/lineage-graph/", params={"source_address_id": source_address_id, **params})
     assert response.status_code == 200, response.text
     return response.json()
 
 
 def edge_pairs(graph) -> list[tuple[int, int, int]]:
-    return [
-        (e["source_address_id"], e["target_address_id"], e["pipeline_id"])
-        for e in graph["edges"]
-    ]
+    return [(e["source_address_id"], e["target_address_id"], e["pipeline_id"]) for e in graph["edges"]]
 
 
 def node_ids(graph) -> list[int]:

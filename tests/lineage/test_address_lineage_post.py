@@ -8,11 +8,7 @@ from .support import addr, downstream, lineage_graph, post_lineage, sdk_addr
 
 async def stored_edges(db) -> list[tuple[int, int, int]]:
     async with db.read() as conn:
-        rows = await conn.execute(
-            text(
-                "SELECT pipeline_id, source_address_id, target_address_id FROM address_lineage ORDER BY 1, 2, 3"
-            )
-        )
+        rows = await conn.execute(text("SELECT pipeline_id, source_address_id, target_address_id FROM address_lineage ORDER BY 1, 2, 3"))
         return [tuple(r) for r in rows]
 
 
@@ -75,9 +71,7 @@ async def test_sdk_request_repeated_is_idempotent(client, db):
 
 async def test_unknown_pipeline_is_404_and_writes_nothing(client, db):
     for pipeline_id in (1, 0, -3, 2**40):
-        response = await client.post(
-            "/address_lineage", json=lineage_body(pipeline_id, [addr("a")], [addr("b")])
-        )
+        response = await client.post("/address_lineage", json=lineage_body(pipeline_id, [addr("a")], [addr("b")]))
         assert response.status_code == 404, pipeline_id
         assert response.json() == {
             "detail": "Pipeline Not Found",
@@ -105,19 +99,13 @@ async def test_load_lineage_false_answers_200_and_writes_nothing(client, db):
     assert await stored_edges(db) == []
 
 
-async def test_load_lineage_false_keeps_existing_edges_and_addresses_unchanged(
-    client, db
-):
+async def test_load_lineage_false_keeps_existing_edges_and_addresses_unchanged(client, db):
     pipeline_id = await create_pipeline(client)
-    await post_lineage(
-        client, pipeline_id, [addr("a", address_metadata={"v": 1})], [addr("b")]
-    )
+    await post_lineage(client, pipeline_id, [addr("a", address_metadata={"v": 1})], [addr("b")])
     await client.patch("/pipeline", json={"id": pipeline_id, "load_lineage": False})
     response = await client.post(
         "/address_lineage",
-        json=lineage_body(
-            pipeline_id, [addr("a", address_metadata={"v": 2})], [addr("c")]
-        ),
+        json=lineage_body(pipeline_id, [addr("a", address_metadata={"v": 2})], [addr("c")]),
     )
     assert response.status_code == 200
     assert await stored_edges(db) == [(1, 1, 2)]
@@ -127,32 +115,20 @@ async def test_load_lineage_false_keeps_existing_edges_and_addresses_unchanged(
 
 async def test_successful_end_turns_lineage_off_and_patch_re_arms_it(client, db):
     pipeline_id = await create_pipeline(client)
-    assert (await post_lineage(client, pipeline_id, [addr("a")], [addr("b")]))[
-        "lineage_relationships_created"
-    ] == 1
-    assert (await client.get(f"/pipeline/{pipeline_id}")).json()[
-        "load_lineage"
-    ] is True  # the post does not change it
+    assert (await post_lineage(client, pipeline_id, [addr("a")], [addr("b")]))["lineage_relationships_created"] == 1
+    assert (await client.get(f"/pipeline/{pipeline_id}")).json()["load_lineage"] is True  # the post does not change it
     execution = await start(client, pipeline_id, start_date="2024-01-01T10:00:00Z")
     await end(client, execution, ok=True)
-    assert (await client.get(f"/pipeline/{pipeline_id}")).json()[
-        "load_lineage"
-    ] is False
-    skipped = await client.post(
-        "/address_lineage", json=lineage_body(pipeline_id, [addr("a")], [addr("c")])
-    )
+    assert (await client.get(f"/pipeline/{pipeline_id}")).json()["load_lineage"] is False
+    skipped = await client.post("/address_lineage", json=lineage_body(pipeline_id, [addr("a")], [addr("c")]))
     assert skipped.status_code == 200
     assert skipped.json()["lineage_relationships_created"] == 0
     assert await address_names(client) == ["a", "b"]
     assert await stored_edges(db) == [(1, 1, 2)]
 
-    patched = await client.patch(
-        "/pipeline", json={"id": pipeline_id, "load_lineage": True}
-    )
+    patched = await client.patch("/pipeline", json={"id": pipeline_id, "load_lineage": True})
     assert patched.status_code == 200 and patched.json()["load_lineage"] is True
-    again = await client.post(
-        "/address_lineage", json=lineage_body(pipeline_id, [addr("a")], [addr("c")])
-    )
+    again = await client.post("/address_lineage", json=lineage_body(pipeline_id, [addr("a")], [addr("c")]))
     assert again.status_code == 201
     assert again.json() == {
         "pipeline_id": 1,
@@ -166,9 +142,7 @@ async def test_failed_end_keeps_lineage_on(client):
     pipeline_id = await create_pipeline(client)
     execution = await start(client, pipeline_id, start_date="2024-01-01T10:00:00Z")
     await end(client, execution, ok=False)
-    response = await client.post(
-        "/address_lineage", json=lineage_body(pipeline_id, [addr("a")], [addr("b")])
-    )
+    response = await client.post("/address_lineage", json=lineage_body(pipeline_id, [addr("a")], [addr("b")]))
     assert response.status_code == 201
 
 
@@ -184,18 +158,14 @@ async def test_count_is_the_product_of_the_distinct_sets(client, db):
 
 async def test_an_address_in_both_lists_gives_a_self_edge(client, db):
     pipeline_id = await create_pipeline(client)
-    result = await post_lineage(
-        client, pipeline_id, [addr("a"), addr("b")], [addr("a")]
-    )
+    result = await post_lineage(client, pipeline_id, [addr("a"), addr("b")], [addr("a")])
     assert result["lineage_relationships_created"] == 2
     assert await stored_edges(db) == [(1, 1, 1), (1, 2, 1)]
 
 
 async def test_empty_lists_are_allowed_and_create_the_listed_addresses(client, db):
     pipeline_id = await create_pipeline(client)
-    only_targets = await client.post(
-        "/address_lineage", json=lineage_body(pipeline_id, [], [addr("t1"), addr("t2")])
-    )
+    only_targets = await client.post("/address_lineage", json=lineage_body(pipeline_id, [], [addr("t1"), addr("t2")]))
     assert only_targets.status_code == 201
     assert only_targets.json() == {
         "pipeline_id": 1,
@@ -204,11 +174,7 @@ async def test_empty_lists_are_allowed_and_create_the_listed_addresses(client, d
     }
     only_sources = await post_lineage(client, pipeline_id, [addr("s1")], [])
     both_empty = await post_lineage(client, pipeline_id, [], [])
-    assert (
-        only_sources["lineage_relationships_created"]
-        == both_empty["lineage_relationships_created"]
-        == 0
-    )
+    assert only_sources["lineage_relationships_created"] == both_empty["lineage_relationships_created"] == 0
     assert await address_names(client) == ["t1", "t2", "s1"]
     assert await stored_edges(db) == []
 
@@ -278,10 +244,7 @@ async def test_replacing_one_pipelines_lineage_leaves_the_others(client, db):
         (3, 1),
     ]
     graph = await lineage_graph(client, 1)
-    assert [
-        (e["source_address_id"], e["target_address_id"], e["pipeline_id"])
-        for e in graph["edges"]
-    ] == [(1, 2, 2), (1, 3, 1)]
+    assert [(e["source_address_id"], e["target_address_id"], e["pipeline_id"]) for e in graph["edges"]] == [(1, 2, 2), (1, 3, 1)]
 
 
 async def test_address_objects_are_normalised_and_parsed_like_post_address(client):
@@ -292,9 +255,7 @@ async def test_address_objects_are_normalised_and_parsed_like_post_address(clien
         "address_type_group_name": "DATABASE",
         "primary_key": " ID ",
     }
-    await post_lineage(
-        client, pipeline_id, [source], [addr(" Report.CSV ", "S3", "File")]
-    )
+    await post_lineage(client, pipeline_id, [source], [addr(" Report.CSV ", "S3", "File")])
     rows = (await client.get("/address")).json()
     assert [
         (
@@ -314,13 +275,9 @@ async def test_address_objects_are_normalised_and_parsed_like_post_address(clien
 
 
 async def test_lineage_updates_an_address_whose_hash_changed(client):
-    await client.post(
-        "/address", json=addr("a", address_metadata={"v": 1}, primary_key="pk")
-    )
+    await client.post("/address", json=addr("a", address_metadata={"v": 1}, primary_key="pk"))
     pipeline_id = await create_pipeline(client)
-    await post_lineage(
-        client, pipeline_id, [addr("a", address_metadata={"v": 2})], [addr("b")]
-    )
+    await post_lineage(client, pipeline_id, [addr("a", address_metadata={"v": 2})], [addr("b")])
     row = (await client.get("/address/1")).json()
     assert (row["address_metadata"], row["primary_key"]) == ({"v": 2}, "pk")
     assert row["updated_at"] is not None
@@ -329,20 +286,14 @@ async def test_lineage_updates_an_address_whose_hash_changed(client):
 async def test_an_existing_type_keeps_its_group_inside_lineage(client):
     await client.post("/address_type", json={"name": "s3", "group_name": "file"})
     pipeline_id = await create_pipeline(client)
-    await post_lineage(
-        client, pipeline_id, [addr("a", "s3", "lake")], [addr("b", "s3", "lake")]
-    )
-    assert [
-        (t["name"], t["group_name"]) for t in (await client.get("/address_type")).json()
-    ] == [("s3", "file")]
+    await post_lineage(client, pipeline_id, [addr("a", "s3", "lake")], [addr("b", "s3", "lake")])
+    assert [(t["name"], t["group_name"]) for t in (await client.get("/address_type")).json()] == [("s3", "file")]
 
 
 async def test_pipeline_id_is_coerced_like_any_integer(client):
     await create_pipeline(client)
     for pipeline_id in ("1", 1.0):
-        response = await client.post(
-            "/address_lineage", json=lineage_body(pipeline_id, [addr("a")], [addr("b")])
-        )
+        response = await client.post("/address_lineage", json=lineage_body(pipeline_id, [addr("a")], [addr("b")]))
         assert response.status_code == 201, pipeline_id
         assert response.json()["pipeline_id"] == 1
 
@@ -351,15 +302,11 @@ async def test_validation_errors_point_inside_the_address_lists(client, db):
     await create_pipeline(client)
     cases = [
         (
-            lineage_body(
-                1, [{"address_type_name": "t", "address_type_group_name": "g"}], []
-            ),
+            lineage_body(1, [{"address_type_name": "t", "address_type_group_name": "g"}], []),
             ["body", "source_addresses", 0, "name"],
         ),
         (
-            lineage_body(
-                1, [addr("a")], [addr("b"), {**addr("c"), "address_type_name": None}]
-            ),
+            lineage_body(1, [addr("a")], [addr("b"), {**addr("c"), "address_type_name": None}]),
             ["body", "target_addresses", 1, "address_type_name"],
         ),
         (
@@ -404,9 +351,7 @@ async def test_non_object_body_is_422(client):
 async def test_pipeline_ids_beyond_any_range_are_not_found(client):
     await create_pipeline(client)
     for pipeline_id in (2**31, 2**63, 10**30):
-        response = await client.post(
-            "/address_lineage", json=lineage_body(pipeline_id, [], [])
-        )
+        response = await client.post("/address_lineage", json=lineage_body(pipeline_id, [], []))
         assert response.status_code == 404, pipeline_id
         assert response.json() == {
             "detail": "Pipeline Not Found",
@@ -444,15 +389,9 @@ async def test_sdk_patch_alias_pipeline_id_re_arms_lineage(client):
     pipeline_id = await create_pipeline(client)
     execution = await start(client, pipeline_id, start_date="2024-01-01T10:00:00Z")
     await end(client, execution)
-    patched = await client.patch(
-        "/pipeline", json={"pipeline_id": pipeline_id, "load_lineage": True}
-    )
+    patched = await client.patch("/pipeline", json={"pipeline_id": pipeline_id, "load_lineage": True})
     assert patched.status_code == 200
-    assert (
-        await client.post(
-            "/address_lineage", json=lineage_body(pipeline_id, [addr("a")], [addr("b")])
-        )
-    ).status_code == 201
+    assert (await client.post("/address_lineage", json=lineage_body(pipeline_id, [addr("a")], [addr("b")]))).status_code == 201
 
 
 async def test_a_pipeline_sync_does_not_re_arm_lineage(client):
@@ -468,10 +407,5 @@ async def test_a_pipeline_sync_does_not_re_arm_lineage(client):
         },
     )
     assert synced.json()["load_lineage"] is False
-    response = await client.post(
-        "/address_lineage", json=lineage_body(pipeline_id, [addr("a")], [addr("b")])
-    )
-    assert (
-        response.status_code == 200
-        and response.json()["lineage_relationships_created"] == 0
-    )
+    response = await client.post("/address_lineage", json=lineage_body(pipeline_id, [addr("a")], [addr("b")]))
+    assert response.status_code == 200 and response.json()["lineage_relationships_created"] == 0

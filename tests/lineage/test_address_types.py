@@ -8,23 +8,15 @@ from .support import TIMESTAMP
 
 
 async def test_create_answers_201_with_only_the_id_then_200_for_the_same_name(client):
-    created = await client.post(
-        "/address_type", json={"name": "postgres", "group_name": "database"}
-    )
+    created = await client.post("/address_type", json={"name": "postgres", "group_name": "database"})
     assert (created.status_code, created.json()) == (201, {"id": 1})
-    again = await client.post(
-        "/address_type", json={"name": "postgres", "group_name": "database"}
-    )
+    again = await client.post("/address_type", json={"name": "postgres", "group_name": "database"})
     assert (again.status_code, again.json()) == (200, {"id": 1})
 
 
 async def test_get_does_not_update_the_group(client):
-    await client.post(
-        "/address_type", json={"name": "postgres", "group_name": "database"}
-    )
-    again = await client.post(
-        "/address_type", json={"name": "Postgres", "group_name": "warehouse"}
-    )
+    await client.post("/address_type", json={"name": "postgres", "group_name": "database"})
+    again = await client.post("/address_type", json={"name": "Postgres", "group_name": "warehouse"})
     assert (again.status_code, again.json()) == (200, {"id": 1})
     row = (await client.get("/address_type/1")).json()
     assert (row["group_name"], row["updated_at"]) == ("database", None)
@@ -33,9 +25,7 @@ async def test_get_does_not_update_the_group(client):
 async def test_name_and_group_are_trimmed_lowercased_and_matched_insensitively(client):
     statuses = []
     for name in ("  PostGres ", "postgres", "POSTGRES"):
-        response = await client.post(
-            "/address_type", json={"name": name, "group_name": " DataBase  "}
-        )
+        response = await client.post("/address_type", json={"name": name, "group_name": " DataBase  "})
         statuses.append((response.status_code, response.json()))
     assert statuses == [(201, {"id": 1}), (200, {"id": 1}), (200, {"id": 1})]
     rows = (await client.get("/address_type")).json()
@@ -50,9 +40,7 @@ async def test_a_get_consumes_no_id(client):
 
 
 async def test_read_one_returns_the_full_row(client):
-    await client.post(
-        "/address_type", json={"name": "Snowflake", "group_name": "Warehouse"}
-    )
+    await client.post("/address_type", json={"name": "Snowflake", "group_name": "Warehouse"})
     response = await client.get("/address_type/1")
     assert response.status_code == 200
     row = response.json()
@@ -87,9 +75,7 @@ async def test_create_validates_both_fields(client):
 
 
 async def test_lengths_apply_after_trimming(client):
-    response = await client.post(
-        "/address_type", json={"name": "  " + "x" * 150 + "  ", "group_name": " g "}
-    )
+    response = await client.post("/address_type", json={"name": "  " + "x" * 150 + "  ", "group_name": " g "})
     assert response.status_code == 201
     assert (await client.get("/address_type/1")).json()["name"] == "x" * 150
 
@@ -121,30 +107,21 @@ async def test_list_filters_by_group_name(client):
         await client.post("/address_type", json={"name": name, "group_name": group})
     rows = (await client.get("/address_type", params={"group_name": "database"})).json()
     assert [r["name"] for r in rows] == ["postgres", "mysql"]
-    assert (
-        await client.get("/address_type", params={"group_name": "nothing"})
-    ).json() == []
+    assert (await client.get("/address_type", params={"group_name": "nothing"})).json() == []
 
 
 async def test_list_name_contains_is_a_trimmed_lowercased_literal_substring(client):
     for name in ("a_b", "axb", "50%off", "50xoff", "plain"):
         await client.post("/address_type", json={"name": name, "group_name": "g"})
-    names = lambda rows: [r["name"] for r in rows]
-    assert names(
-        (await client.get("/address_type", params={"name_contains": "_"})).json()
-    ) == ["a_b"]
-    assert names(
-        (await client.get("/address_type", params={"name_contains": "%"})).json()
-    ) == ["50%off"]
-    assert names(
-        (await client.get("/address_type", params={"name_contains": " A_B "})).json()
-    ) == ["a_b"]
-    assert names(
-        (await client.get("/address_type", params={"name_contains": "0%o"})).json()
-    ) == ["50%off"]
-    assert names(
-        (await client.get("/address_type", params={"name_contains": "x"})).json()
-    ) == ["axb", "50xoff"]
+
+    def names(rows):
+        return [r["name"] for r in rows]
+
+    assert names((await client.get("/address_type", params={"name_contains": "_"})).json()) == ["a_b"]
+    assert names((await client.get("/address_type", params={"name_contains": "%"})).json()) == ["50%off"]
+    assert names((await client.get("/address_type", params={"name_contains": " A_B "})).json()) == ["a_b"]
+    assert names((await client.get("/address_type", params={"name_contains": "0%o"})).json()) == ["50%off"]
+    assert names((await client.get("/address_type", params={"name_contains": "x"})).json()) == ["axb", "50xoff"]
 
 
 async def test_list_filters_combine_with_and(client):
@@ -154,11 +131,7 @@ async def test_list_filters_combine_with_and(client):
         ("mysql", "database"),
     ]:
         await client.post("/address_type", json={"name": name, "group_name": group})
-    rows = (
-        await client.get(
-            "/address_type", params={"group_name": "database", "name_contains": "pg"}
-        )
-    ).json()
+    rows = (await client.get("/address_type", params={"group_name": "database", "name_contains": "pg"})).json()
     assert [r["name"] for r in rows] == ["pg_main"]
 
 
@@ -166,32 +139,20 @@ async def test_list_is_ordered_by_id_and_pages(client):
     for name in ("c", "a", "b"):
         await client.post("/address_type", json={"name": name, "group_name": "g"})
     assert [r["id"] for r in (await client.get("/address_type")).json()] == [1, 2, 3]
-    assert [
-        r["id"]
-        for r in (await client.get("/address_type", params={"order": "desc"})).json()
-    ] == [3, 2, 1]
-    assert [
-        r["id"]
-        for r in (
-            await client.get("/address_type", params={"limit": 1, "offset": 1})
-        ).json()
-    ] == [2]
+    assert [r["id"] for r in (await client.get("/address_type", params={"order": "desc"})).json()] == [3, 2, 1]
+    assert [r["id"] for r in (await client.get("/address_type", params={"limit": 1, "offset": 1})).json()] == [2]
     for params in (
         {"limit": 0},
         {"limit": 10001},
         {"offset": -1},
         {"order": "sideways"},
     ):
-        assert (await client.get("/address_type", params=params)).status_code == 422, (
-            params
-        )
+        assert (await client.get("/address_type", params=params)).status_code == 422, params
 
 
 async def test_patch_by_id_updates_the_group_and_sets_updated_at(client):
     await client.post("/address_type", json={"name": "s3", "group_name": "file"})
-    response = await client.patch(
-        "/address_type", json={"id": 1, "group_name": " Object Store "}
-    )
+    response = await client.patch("/address_type", json={"id": 1, "group_name": " Object Store "})
     assert response.status_code == 200
     row = response.json()
     assert (row["id"], row["name"], row["group_name"]) == (1, "s3", "object store")
@@ -209,17 +170,13 @@ async def test_patch_without_changes_still_sets_updated_at(client):
 
 async def test_patch_by_id_with_a_name_renames(client):
     await client.post("/address_type", json={"name": "s3", "group_name": "file"})
-    response = await client.patch(
-        "/address_type", json={"id": 1, "name": " Amazon S3 "}
-    )
+    response = await client.patch("/address_type", json={"id": 1, "name": " Amazon S3 "})
     assert response.status_code == 200
     assert (response.json()["name"], response.json()["group_name"]) == (
         "amazon s3",
         "file",
     )
-    again = await client.post(
-        "/address_type", json={"name": "amazon s3", "group_name": "other"}
-    )
+    again = await client.post("/address_type", json={"name": "amazon s3", "group_name": "other"})
     assert (again.status_code, again.json()) == (200, {"id": 1})
 
 
@@ -239,9 +196,7 @@ async def test_rename_onto_another_types_name_is_409(client):
 
 async def test_patch_by_name_when_no_id(client):
     await client.post("/address_type", json={"name": "gcs", "group_name": "file"})
-    response = await client.patch(
-        "/address_type", json={"name": " GCS ", "group_name": "bucket"}
-    )
+    response = await client.patch("/address_type", json={"name": " GCS ", "group_name": "bucket"})
     assert response.status_code == 200
     assert (
         response.json()["id"],
@@ -252,9 +207,7 @@ async def test_patch_by_name_when_no_id(client):
 
 async def test_patch_with_null_id_looks_up_by_name(client):
     await client.post("/address_type", json={"name": "gcs", "group_name": "file"})
-    response = await client.patch(
-        "/address_type", json={"id": None, "name": "gcs", "group_name": "bucket"}
-    )
+    response = await client.patch("/address_type", json={"id": None, "name": "gcs", "group_name": "bucket"})
     assert response.status_code == 200 and response.json()["group_name"] == "bucket"
 
 
@@ -268,10 +221,7 @@ async def test_patch_requires_id_or_name(client):
             ["body"],
             "Value error, Either 'id' or 'name' must be provided",
         )
-        assert (
-            response.json()["message"]
-            == "Value error, Either 'id' or 'name' must be provided"
-        )
+        assert response.json()["message"] == "Value error, Either 'id' or 'name' must be provided"
 
 
 async def test_patch_unknown_targets_are_404(client):
@@ -304,15 +254,8 @@ async def test_patch_rejects_nulls_and_bad_lengths_on_non_nullable_fields(client
 
 
 async def test_concurrent_identical_creates_give_one_201_and_one_row(client, db):
-    responses = await asyncio.gather(
-        *[
-            client.post("/address_type", json={"name": "pg", "group_name": "database"})
-            for _ in range(10)
-        ]
-    )
+    responses = await asyncio.gather(*[client.post("/address_type", json={"name": "pg", "group_name": "database"}) for _ in range(10)])
     assert sorted(r.status_code for r in responses) == [200] * 9 + [201]
     assert len({r.json()["id"] for r in responses}) == 1
     async with db.read() as conn:
-        assert (
-            await conn.execute(text("SELECT count(*) FROM address_type"))
-        ).scalar_one() == 1
+        assert (await conn.execute(text("SELECT count(*) FROM address_type"))).scalar_one() == 1

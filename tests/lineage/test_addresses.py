@@ -10,9 +10,7 @@ from .support import ADDRESS_KEYS, TIMESTAMP, addr, post_address, without_times
 
 
 def sha256_of(fields: dict) -> str:
-    canonical = json.dumps(
-        fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -77,9 +75,7 @@ async def test_a_get_consumes_no_id(client):
 async def test_the_type_is_created_on_the_fly(client):
     await post_address(client, addr("db.sales.orders", " Postgres ", " DataBase "))
     types = (await client.get("/address_type")).json()
-    assert [(t["id"], t["name"], t["group_name"]) for t in types] == [
-        (1, "postgres", "database")
-    ]
+    assert [(t["id"], t["name"], t["group_name"]) for t in types] == [(1, "postgres", "database")]
     assert (await get_address(client, 1))["address_type_id"] == 1
 
 
@@ -127,9 +123,7 @@ async def test_names_that_are_not_exactly_three_non_empty_parts_keep_the_sent_va
     for index, name in enumerate(names, start=1):
         await post_address(
             client,
-            addr(
-                name, "postgres", "database", database_name="sent_db", schema_name=None
-            ),
+            addr(name, "postgres", "database", database_name="sent_db", schema_name=None),
             201,
         )
         row = await get_address(client, index)
@@ -194,9 +188,7 @@ async def test_input_hash_is_sha256_of_every_present_field_after_normalisation(c
 
 async def test_equivalent_body_is_not_a_change(client):
     await post_address(client, addr("f1", "s3", "file", primary_key="id"))
-    same = await client.post(
-        "/address", json=addr(" F1", "S3 ", " FILE", primary_key=" ID")
-    )
+    same = await client.post("/address", json=addr(" F1", "S3 ", " FILE", primary_key=" ID"))
     assert (same.status_code, same.json()) == (200, {"id": 1})
     assert (await get_address(client, 1))["updated_at"] is None
 
@@ -256,18 +248,14 @@ async def test_a_key_sent_as_null_differs_from_an_absent_key(client):
 async def test_hash_change_moves_the_address_to_a_new_type(client):
     await post_address(client, addr("f1", "s3", "file"))
     await post_address(client, addr("f1", "GCS", "file"), 200)
-    assert [
-        (t["id"], t["name"]) for t in (await client.get("/address_type")).json()
-    ] == [(1, "s3"), (2, "gcs")]
+    assert [(t["id"], t["name"]) for t in (await client.get("/address_type")).json()] == [(1, "s3"), (2, "gcs")]
     assert (await get_address(client, 1))["address_type_id"] == 2
 
 
 async def test_unchanged_hash_keeps_values_set_by_patch(client):
     body = addr("a.b.c", "postgres", "database")
     await post_address(client, body)
-    patched = (
-        await client.patch("/address", json={"id": 1, "database_name": "zzz"})
-    ).json()
+    patched = (await client.patch("/address", json={"id": 1, "database_name": "zzz"})).json()
     again = await client.post("/address", json=body)
     assert (again.status_code, again.json()) == (200, {"id": 1})
     row = await get_address(client, 1)
@@ -277,12 +265,8 @@ async def test_unchanged_hash_keeps_values_set_by_patch(client):
 
 async def test_hash_change_parses_the_name_again(client):
     await post_address(client, addr("a.b.c", "postgres", "database"))
-    await client.patch(
-        "/address", json={"id": 1, "database_name": "zzz", "table_name": None}
-    )
-    await post_address(
-        client, addr("a.b.c", "postgres", "database", address_metadata={"v": 2}), 200
-    )
+    await client.patch("/address", json={"id": 1, "database_name": "zzz", "table_name": None})
+    await post_address(client, addr("a.b.c", "postgres", "database", address_metadata={"v": 2}), 200)
     row = await get_address(client, 1)
     assert (
         row["database_name"],
@@ -385,25 +369,23 @@ async def test_list_filters_by_address_type_id(client):
 async def test_list_name_contains_is_a_literal_substring(client):
     for name in ("a_b", "axb", "50%off", "50xoff"):
         await post_address(client, addr(name))
-    names = lambda response: [r["name"] for r in response.json()]
+
+    def names(response):
+        return [r["name"] for r in response.json()]
+
     assert names(await client.get("/address", params={"name_contains": "_"})) == ["a_b"]
-    assert names(await client.get("/address", params={"name_contains": "%"})) == [
-        "50%off"
-    ]
-    assert names(await client.get("/address", params={"name_contains": " AX "})) == [
-        "axb"
-    ]
-    assert names(
-        await client.get(
-            "/address", params={"name_contains": "x", "address_type_id": 1}
-        )
-    ) == ["axb", "50xoff"]
+    assert names(await client.get("/address", params={"name_contains": "%"})) == ["50%off"]
+    assert names(await client.get("/address", params={"name_contains": " AX "})) == ["axb"]
+    assert names(await client.get("/address", params={"name_contains": "x", "address_type_id": 1})) == ["axb", "50xoff"]
 
 
 async def test_list_is_ordered_by_id_and_pages(client):
     for name in ("c", "a", "b"):
         await post_address(client, addr(name))
-    ids = lambda response: [r["id"] for r in response.json()]
+
+    def ids(response):
+        return [r["id"] for r in response.json()]
+
     assert ids(await client.get("/address")) == [1, 2, 3]
     assert ids(await client.get("/address", params={"order": "desc"})) == [3, 2, 1]
     assert ids(await client.get("/address", params={"limit": 2, "offset": 1})) == [2, 3]
@@ -448,9 +430,7 @@ async def test_patch_updates_present_fields_only_and_keeps_input_hash(client):
 
 
 async def test_patch_rename_normalises_and_does_not_parse_the_name(client):
-    await post_address(
-        client, addr("old", "postgres", "database", database_name="keep")
-    )
+    await post_address(client, addr("old", "postgres", "database", database_name="keep"))
     response = await client.patch("/address", json={"id": 1, "name": " New.Name.Here "})
     assert response.status_code == 200
     row = response.json()
@@ -472,16 +452,12 @@ async def test_patch_rename_onto_another_address_is_409(client):
         "message": "Address name already exists",
     }
     assert (await get_address(client, 1))["name"] == "a"
-    assert (
-        await client.patch("/address", json={"id": 1, "name": " A "})
-    ).status_code == 200
+    assert (await client.patch("/address", json={"id": 1, "name": " A "})).status_code == 200
 
 
 async def test_patch_by_name_when_no_id(client):
     await post_address(client, addr("orders"))
-    response = await client.patch(
-        "/address", json={"name": " ORDERS ", "primary_key": "k"}
-    )
+    response = await client.patch("/address", json={"name": " ORDERS ", "primary_key": "k"})
     assert response.status_code == 200
     assert (response.json()["id"], response.json()["primary_key"]) == (1, "k")
 
@@ -492,9 +468,7 @@ async def test_patch_moves_to_an_existing_type_and_rejects_unknown_types(client)
     moved = await client.patch("/address", json={"id": 1, "address_type_id": 2})
     assert moved.status_code == 200 and moved.json()["address_type_id"] == 2
     for type_id in (99, 0, 2**40):
-        unknown = await client.patch(
-            "/address", json={"id": 1, "address_type_id": type_id}
-        )
+        unknown = await client.patch("/address", json={"id": 1, "address_type_id": type_id})
         assert unknown.status_code == 404, type_id
         assert unknown.json() == {
             "detail": "Address Type Not Found",
@@ -542,44 +516,23 @@ async def test_patch_rejects_nulls_on_non_nullable_fields_and_long_parts(client)
     assert (await get_address(client, 1))["updated_at"] is None
 
 
-async def test_concurrent_identical_creates_give_one_201_nine_200_and_one_row(
-    client, db
-):
+async def test_concurrent_identical_creates_give_one_201_nine_200_and_one_row(client, db):
     body = addr("db.sales.orders", "postgres", "database")
-    responses = await asyncio.gather(
-        *[client.post("/address", json=body) for _ in range(10)]
-    )
+    responses = await asyncio.gather(*[client.post("/address", json=body) for _ in range(10)])
     assert sorted(r.status_code for r in responses) == [200] * 9 + [201]
     assert len({r.json()["id"] for r in responses}) == 1
     async with db.read() as conn:
-        assert (
-            await conn.execute(text("SELECT count(*) FROM address"))
-        ).scalar_one() == 1
-        assert (
-            await conn.execute(text("SELECT count(*) FROM address_type"))
-        ).scalar_one() == 1
+        assert (await conn.execute(text("SELECT count(*) FROM address"))).scalar_one() == 1
+        assert (await conn.execute(text("SELECT count(*) FROM address_type"))).scalar_one() == 1
 
 
-async def test_concurrent_creates_of_new_addresses_sharing_a_new_type_make_one_type(
-    client, db
-):
-    responses = await asyncio.gather(
-        *[
-            client.post("/address", json=addr(f"f{i}", "new type", "file"))
-            for i in range(10)
-        ]
-    )
+async def test_concurrent_creates_of_new_addresses_sharing_a_new_type_make_one_type(client, db):
+    responses = await asyncio.gather(*[client.post("/address", json=addr(f"f{i}", "new type", "file")) for i in range(10)])
     assert [r.status_code for r in responses] == [201] * 10
     assert len({r.json()["id"] for r in responses}) == 10
     async with db.read() as conn:
-        assert (
-            await conn.execute(text("SELECT count(*) FROM address_type"))
-        ).scalar_one() == 1
-        assert (
-            await conn.execute(
-                text("SELECT count(DISTINCT address_type_id) FROM address")
-            )
-        ).scalar_one() == 1
+        assert (await conn.execute(text("SELECT count(*) FROM address_type"))).scalar_one() == 1
+        assert (await conn.execute(text("SELECT count(DISTINCT address_type_id) FROM address"))).scalar_one() == 1
 
 
 async def test_unknown_keys_are_ignored(client):
@@ -590,9 +543,7 @@ async def test_unknown_keys_are_ignored(client):
     assert (response.status_code, response.json()) == (201, {"id": 1})
     row = await get_address(client, 1)
     assert row["address_type_id"] == 1
-    assert row["input_hash"] == sha256_of(
-        {"name": "a", "address_type_name": "s3", "address_type_group_name": "file"}
-    )
+    assert row["input_hash"] == sha256_of({"name": "a", "address_type_name": "s3", "address_type_group_name": "file"})
     patched = await client.patch(
         "/address",
         json={
@@ -626,16 +577,12 @@ async def test_ids_beyond_any_column_range_are_not_found(client):
     await post_address(client, addr("a"))
     huge = 10**30
     assert (await client.get(f"/address/{huge}")).status_code == 404
-    assert (
-        await client.patch("/address", json={"id": huge, "primary_key": "k"})
-    ).status_code == 404
+    assert (await client.patch("/address", json={"id": huge, "primary_key": "k"})).status_code == 404
     assert (await client.patch("/address", json={"id": 1, "address_type_id": huge})).json() == {
         "detail": "Address Type Not Found", "message": "Address Type Not Found",
     }  # fmt: skip
     assert (await client.get(f"/address_type/{huge}")).status_code == 404
-    assert (
-        await client.patch("/address_type", json={"id": huge, "group_name": "g"})
-    ).status_code == 404
+    assert (await client.patch("/address_type", json={"id": huge, "group_name": "g"})).status_code == 404
 
 
 async def test_an_out_of_range_list_filter_is_never_a_server_error(client):

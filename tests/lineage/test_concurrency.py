@@ -21,9 +21,7 @@ async def test_ten_pipelines_posting_lineage_at_once_all_succeed(client, db):
         }
         for pipeline_id in pipeline_ids
     ]
-    responses = await asyncio.gather(
-        *[client.post("/address_lineage", json=body) for body in bodies]
-    )
+    responses = await asyncio.gather(*[client.post("/address_lineage", json=body) for body in bodies])
     assert [r.status_code for r in responses] == [201] * 10
     assert [r.json() for r in responses] == [
         {
@@ -34,30 +32,20 @@ async def test_ten_pipelines_posting_lineage_at_once_all_succeed(client, db):
         for p in pipeline_ids
     ]
     async with db.read() as conn:
-        assert (
-            await conn.execute(text("SELECT count(*) FROM address"))
-        ).scalar_one() == 21
-        assert (
-            await conn.execute(text("SELECT count(*) FROM address_type"))
-        ).scalar_one() == 2
+        assert (await conn.execute(text("SELECT count(*) FROM address"))).scalar_one() == 21
+        assert (await conn.execute(text("SELECT count(*) FROM address_type"))).scalar_one() == 2
         per_pipeline = await conn.execute(
-            text(
-                "SELECT pipeline_id, count(*) FROM address_lineage GROUP BY pipeline_id ORDER BY pipeline_id"
-            )
+            text("SELECT pipeline_id, count(*) FROM address_lineage GROUP BY pipeline_id ORDER BY pipeline_id")
         )
         assert [tuple(r) for r in per_pipeline] == [(p, 2) for p in pipeline_ids]
     addresses = {r["name"]: r["id"] for r in (await client.get("/address")).json()}
     shared = addresses["shared.raw.events"]
     reached = await downstream(client, shared)
-    assert sorted(r["name"] for r in reached) == sorted(
-        f"target_{p}" for p in pipeline_ids
-    )
+    assert sorted(r["name"] for r in reached) == sorted(f"target_{p}" for p in pipeline_ids)
     assert all(r["depth"] == 1 for r in reached)
     for pipeline_id in pipeline_ids:
         target = addresses[f"target_{pipeline_id}"]
-        assert [r["id"] for r in await upstream(client, target)] == sorted(
-            [shared, addresses[f"own_src_{pipeline_id}"]]
-        )
+        assert [r["id"] for r in await upstream(client, target)] == sorted([shared, addresses[f"own_src_{pipeline_id}"]])
     graph = await lineage_graph(client, shared)
     assert sorted(e["pipeline_id"] for e in graph["edges"]) == sorted(pipeline_ids * 2)
 
@@ -82,15 +70,11 @@ async def test_concurrent_chain_links_from_different_pipelines_form_one_chain(cl
     )
     assert [r.status_code for r in responses] == [201] * 10
     reached = await downstream(client, 1)
-    assert [(r["id"], r["depth"]) for r in reached] == [
-        (i, i - 1) for i in range(2, 12)
-    ]
+    assert [(r["id"], r["depth"]) for r in reached] == [(i, i - 1) for i in range(2, 12)]
     assert reached[-1]["lineage_path"] == list(range(1, 12))
 
 
-async def test_concurrent_redeclarations_of_one_pipeline_leave_exactly_one_declaration(
-    client, db
-):
+async def test_concurrent_redeclarations_of_one_pipeline_leave_exactly_one_declaration(client, db):
     pipeline_id = await create_pipeline(client)
     for name in ("src", "t0", "t1", "t2", "t3", "t4"):
         await client.post("/address", json=addr(name))
@@ -109,31 +93,16 @@ async def test_concurrent_redeclarations_of_one_pipeline_leave_exactly_one_decla
     )
     assert [r.status_code for r in responses] == [201] * 5
     async with db.read() as conn:
-        rows = [
-            tuple(r)
-            for r in await conn.execute(
-                text("SELECT pipeline_id, source_address_id FROM address_lineage")
-            )
-        ]
+        rows = [tuple(r) for r in await conn.execute(text("SELECT pipeline_id, source_address_id FROM address_lineage"))]
     assert rows == [(1, 1)]
     assert len(await downstream(client, 1)) == 1
 
 
-async def test_ten_identical_address_posts_give_one_201_nine_200_and_one_row(
-    client, db
-):
+async def test_ten_identical_address_posts_give_one_201_nine_200_and_one_row(client, db):
     body = sdk_addr("db.sales.orders", "postgres", "database")
-    responses = await asyncio.gather(
-        *[client.post("/address", json=body) for _ in range(10)]
-    )
+    responses = await asyncio.gather(*[client.post("/address", json=body) for _ in range(10)])
     assert sorted(r.status_code for r in responses) == [200] * 9 + [201]
-    assert len({r.json()["id"] for r in responses}) == 1 and set(
-        responses[0].json()
-    ) == {"id"}
+    assert len({r.json()["id"] for r in responses}) == 1 and set(responses[0].json()) == {"id"}
     async with db.read() as conn:
-        assert (
-            await conn.execute(text("SELECT count(*) FROM address"))
-        ).scalar_one() == 1
-        assert (
-            await conn.execute(text("SELECT count(*) FROM address_type"))
-        ).scalar_one() == 1
+        assert (await conn.execute(text("SELECT count(*) FROM address"))).scalar_one() == 1
+        assert (await conn.execute(text("SELECT count(*) FROM address_type"))).scalar_one() == 1

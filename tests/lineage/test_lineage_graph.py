@@ -70,9 +70,7 @@ async def test_contract_example_has_the_exact_shape(client):
 
 
 async def test_edges_carry_pipeline_metadata_and_active_flag(client):
-    pipeline_id = await create_pipeline(
-        client, "p", "transform", pipeline_metadata={"Team": "Data", "n": [1, 2]}
-    )
+    pipeline_id = await create_pipeline(client, "p", "transform", pipeline_metadata={"Team": "Data", "n": [1, 2]})
     await post_lineage(client, pipeline_id, [addr("a")], [addr("b")])
     await client.patch("/pipeline", json={"id": pipeline_id, "active": False})
     (edge,) = (await lineage_graph(client, 1))["edges"]
@@ -176,9 +174,7 @@ async def test_max_depth_bounds_the_reached_set(client):
 async def test_max_depth_must_be_at_least_one(client):
     await build_graph(client, 2, [(1, 2)])
     for value in ("0", "-2", "a"):
-        response = await client.get(
-            "/lineage-graph/", params={"source_address_id": 1, "max_depth": value}
-        )
+        response = await client.get("/lineage-graph/", params={"source_address_id": 1, "max_depth": value})
         assert response.status_code == 422, value
         assert response.json()["detail"][0]["loc"] == ["query", "max_depth"]
 
@@ -202,10 +198,7 @@ async def test_self_edge_appears_in_the_graph(client):
     pipeline_id = await create_pipeline(client)
     await post_lineage(client, pipeline_id, [addr("a1")], [addr("a1")])
     graph = await lineage_graph(client, 1)
-    assert [
-        (e["source_address_id"], e["target_address_id"], e["pipeline_id"])
-        for e in graph["edges"]
-    ] == [(1, 1, 1)]
+    assert [(e["source_address_id"], e["target_address_id"], e["pipeline_id"]) for e in graph["edges"]] == [(1, 1, 1)]
     assert node_ids(graph) == [1]
     assert await lineage_graph(client, 2) == {"nodes": [], "edges": []}
 
@@ -220,17 +213,13 @@ async def test_source_address_id_is_required(client):
         response = await client.get(path)
         assert response.status_code == 422, path
         assert response.json()["detail"][0]["loc"] == ["query", "source_address_id"]
-    assert (
-        await client.get("/lineage-graph/", params={"source_address_id": "abc"})
-    ).status_code == 422
+    assert (await client.get("/lineage-graph/", params={"source_address_id": "abc"})).status_code == 422
 
 
 async def test_unknown_source_address_is_404(client):
     await build_graph(client, 2, [(1, 2)])
     for address_id in (3, 0, -1):
-        response = await client.get(
-            "/lineage-graph/", params={"source_address_id": address_id}
-        )
+        response = await client.get("/lineage-graph/", params={"source_address_id": address_id})
         assert response.status_code == 404, address_id
         assert response.json() == {
             "detail": "Address not found",
@@ -242,9 +231,7 @@ async def test_graph_follows_replacement_at_once(client):
     pipelines = await build_graph(client, 3, [(1, 2)])
     await post_lineage(client, pipelines[2], [addr("a3")], [addr("a2")])
     assert await lineage_graph(client, 1) == {"nodes": [], "edges": []}
-    assert [(s, t) for s, t, _ in edge_pairs(await lineage_graph(client, 2))] == [
-        (3, 2)
-    ]
+    assert [(s, t) for s, t, _ in edge_pairs(await lineage_graph(client, 2))] == [(3, 2)]
 
 
 async def test_addresses_lists_id_and_name_for_every_address(client):
@@ -261,15 +248,9 @@ async def test_addresses_lists_id_and_name_for_every_address(client):
 async def test_addresses_list_on_an_empty_database_and_paging(client):
     assert (await client.get("/lineage-graph/addresses")).json() == []
     await make_addresses(client, 3)
-    assert (
-        await client.get("/lineage-graph/addresses", params={"limit": 1, "offset": 1})
-    ).json() == [{"id": 2, "name": "a2"}]
-    assert (
-        await client.get("/lineage-graph/addresses", params={"order": "desc"})
-    ).json()[0] == {"id": 3, "name": "a3"}
-    assert (
-        await client.get("/lineage-graph/addresses", params={"limit": 0})
-    ).status_code == 422
+    assert (await client.get("/lineage-graph/addresses", params={"limit": 1, "offset": 1})).json() == [{"id": 2, "name": "a2"}]
+    assert (await client.get("/lineage-graph/addresses", params={"order": "desc"})).json()[0] == {"id": 3, "name": "a3"}
+    assert (await client.get("/lineage-graph/addresses", params={"limit": 0})).status_code == 422
 
 
 async def test_refresh_is_a_successful_no_op(client):

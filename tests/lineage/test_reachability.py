@@ -147,9 +147,7 @@ async def test_self_edge_next_to_a_real_edge(client):
 async def test_fan_out(client):
     await make_addresses(client, 4)
     pipeline_id = await create_pipeline(client)
-    await post_lineage(
-        client, pipeline_id, [addr("a1")], [addr("a4"), addr("a2"), addr("a3")]
-    )
+    await post_lineage(client, pipeline_id, [addr("a1")], [addr("a4"), addr("a2"), addr("a3")])
     assert await downstream(client, 1) == [
         reach(2, 1, [1, 2]),
         reach(3, 1, [1, 3]),
@@ -162,9 +160,7 @@ async def test_fan_out(client):
 async def test_fan_in(client):
     await make_addresses(client, 4)
     pipeline_id = await create_pipeline(client)
-    await post_lineage(
-        client, pipeline_id, [addr("a3"), addr("a1"), addr("a2")], [addr("a4")]
-    )
+    await post_lineage(client, pipeline_id, [addr("a3"), addr("a1"), addr("a2")], [addr("a4")])
     assert await upstream(client, 4) == [
         reach(1, 1, [1, 4]),
         reach(2, 1, [2, 4]),
@@ -227,9 +223,7 @@ async def test_max_depth_must_be_a_positive_integer(client):
     await build_graph(client, 2, [(1, 2)])
     for direction in ("downstream", "upstream"):
         for value in ("0", "-1", "x", "1.5"):
-            response = await client.get(
-                f"/address/1/{direction}", params={"max_depth": value}
-            )
+            response = await client.get(f"/address/1/{direction}", params={"max_depth": value})
             assert response.status_code == 422, (direction, value)
             assert response.json()["detail"][0]["loc"] == ["query", "max_depth"]
 
@@ -245,9 +239,7 @@ async def test_limit_and_offset_page_the_ordered_result(client):
         reach(1, 3, [1, 2, 3, 4]),
     ]
     for params in ({"limit": 0}, {"limit": 10001}, {"offset": -1}):
-        assert (
-            await client.get("/address/1/downstream", params=params)
-        ).status_code == 422, params
+        assert (await client.get("/address/1/downstream", params=params)).status_code == 422, params
 
 
 async def test_unknown_address_is_404(client):
@@ -297,10 +289,6 @@ async def test_long_chain(client):
     count = 30
     await build_graph(client, count, [(i, i + 1) for i in range(1, count)])
     reached = await downstream(client, 1)
-    assert [(r["id"], r["depth"]) for r in reached] == [
-        (i, i - 1) for i in range(2, count + 1)
-    ]
+    assert [(r["id"], r["depth"]) for r in reached] == [(i, i - 1) for i in range(2, count + 1)]
     assert reached[-1]["lineage_path"] == list(range(1, count + 1))
-    assert (await upstream(client, count))[-1] == reach(
-        1, count - 1, list(range(1, count + 1))
-    )
+    assert (await upstream(client, count))[-1] == reach(1, count - 1, list(range(1, count + 1)))

@@ -3,9 +3,11 @@
 import asyncio
 import datetime as dt
 
+from watcher_server.core.clock import CLOCK
+
 from ..helpers import create_pipeline, end, start
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 NOW = dt.datetime(2025, 3, 25, 12, 0, tzinfo=UTC)
 
 
@@ -34,7 +36,7 @@ async def _detect(client, execution_id):
 
 
 async def test_contract_example_flags_a_spike_with_its_numbers(app, client):
-    app.state.clock = lambda: NOW
+    CLOCK.freeze(NOW)
     pid = await create_pipeline(client, "orders")
     rule_id = await _rule(client, pid)
     *_, last = await _history(client, pid, [20, 22, 24, 26, 28, 500])
@@ -45,7 +47,13 @@ async def test_contract_example_flags_a_spike_with_its_numbers(app, client):
     assert anomaly["historical_mean"] == 24 and abs(anomaly["std_deviation_value"] - 10**0.5) < 1e-9
     assert abs(anomaly["z_score"] - 150.5) < 0.1
     assert abs(anomaly["threshold_min_value"] - 17.675) < 0.01 and abs(anomaly["threshold_max_value"] - 30.325) < 0.01
-    assert anomaly["context"] == {"lookback_days": 30, "minimum_executions": 5, "execution_count": 5, "season_value": 10, "anomaly_type": "spike"}
+    assert anomaly["context"] == {
+        "lookback_days": 30,
+        "minimum_executions": 5,
+        "execution_count": 5,
+        "season_value": 10,
+        "anomaly_type": "spike",
+    }
     row = (await client.get(f"/pipeline_execution/{last}")).json()
     assert row["anomaly_flags"] == {"total_rows": True}
     [alert] = (await client.get("/alerts", params={"kind": "anomaly"})).json()
@@ -59,7 +67,7 @@ async def test_contract_example_flags_a_spike_with_its_numbers(app, client):
 
 
 async def test_direction_drop_ignores_spikes_and_zero_spread_flags_any_difference(app, client):
-    app.state.clock = lambda: NOW
+    CLOCK.freeze(NOW)
     pid = await create_pipeline(client, "p")
     await _rule(client, pid, direction="drop")
     *_, spike = await _history(client, pid, [20, 22, 24, 26, 28, 500])
@@ -72,28 +80,34 @@ async def test_direction_drop_ignores_spikes_and_zero_spread_flags_any_differenc
 
 
 async def test_flagged_runs_leave_the_baseline_until_unflagged(app, client):
-    app.state.clock = lambda: NOW
+    CLOCK.freeze(NOW)
     pid = await create_pipeline(client, "p")
     await _rule(client, pid)
     ids = await _history(client, pid, [20, 22, 24, 26, 28, 500, 25])
     await _detect(client, ids[5])
     outcome = await _detect(client, ids[6])
     assert outcome["status"] == "success"  # 500 is not part of the baseline any more
-    response = await client.post("/unflag_anomaly", json={"pipeline_id": pid, "pipeline_execution_id": ids[5], "metric_field": ["TOTAL_ROWS"]})
+    response = await client.post(
+        "/unflag_anomaly", json={"pipeline_id": pid, "pipeline_execution_id": ids[5], "metric_field": ["TOTAL_ROWS"]}
+    )
     assert response.status_code == 204 and response.content == b""
     assert (await client.get(f"/pipeline_execution/{ids[5]}")).json()["anomaly_flags"] == {"total_rows": False}
     assert (await client.get("/anomaly_detection_result")).json() == []
     again = await client.post("/unflag_anomaly", json={"pipeline_id": pid, "pipeline_execution_id": ids[5], "metric_field": ["total_rows"]})
     assert again.json()["detail"] == "None of the requested metrics ['total_rows'] are currently flagged"
-    other = await client.post("/unflag_anomaly", json={"pipeline_id": pid + 1, "pipeline_execution_id": ids[5], "metric_field": ["total_rows"]})
+    other = await client.post(
+        "/unflag_anomaly", json={"pipeline_id": pid + 1, "pipeline_execution_id": ids[5], "metric_field": ["total_rows"]}
+    )
     assert other.json()["detail"] == f"Pipeline execution {ids[5]} not found"
     none = await client.post("/unflag_anomaly", json={"pipeline_id": pid, "pipeline_execution_id": ids[0], "metric_field": ["total_rows"]})
     assert none.json()["detail"] == f"No anomaly flags found for execution {ids[0]}"
-    assert (await client.post("/unflag_anomaly", json={"pipeline_id": pid, "pipeline_execution_id": ids[5], "metric_field": []})).status_code == 422
+    assert (
+        await client.post("/unflag_anomaly", json={"pipeline_id": pid, "pipeline_execution_id": ids[5], "metric_field": []})
+    ).status_code == 422
 
 
 async def test_skips_insufficient_history_missing_values_and_other_seasons(app, client):
-    app.state.clock = lambda: NOW
+    CLOCK.freeze(NOW)
     pid = await create_pipeline(client, "p")
     await _rule(client, pid)
     await _rule(client, pid, metric_field="inserts")
@@ -101,7 +115,10 @@ async def test_skips_insufficient_history_missing_values_and_other_seasons(app, 
     other_hour = await _history(client, pid, [500], hour=3)
     outcome = await _detect(client, other_hour[0])
     assert outcome["status"] == "success"
-    assert sorted((s["metric_field"], s["reason"]) for s in outcome["skipped_rules"]) == [("inserts", "no_value"), ("total_rows", "insufficient_history")]
+    assert sorted((s["metric_field"], s["reason"]) for s in outcome["skipped_rules"]) == [
+        ("inserts", "no_value"),
+        ("total_rows", "insufficient_history"),
+    ]
     failed = await start(client, pid, start_date="2025-03-20T10:00:00Z")
     await end(client, failed, end_date="2025-03-20T10:10:00Z", ok=False)
     skipped = await _detect(client, failed)
@@ -111,7 +128,7 @@ async def test_skips_insufficient_history_missing_values_and_other_seasons(app, 
 
 
 async def test_a_successful_end_queues_detection_in_the_background(app, client):
-    app.state.clock = lambda: NOW
+    CLOCK.freeze(NOW)
     pid = await create_pipeline(client, "p")
     await _rule(client, pid)
     *_, last = await _history(client, pid, [20, 22, 24, 26, 28, 500])
@@ -129,34 +146,59 @@ async def test_rules_create_or_get_list_patch_and_errors(client):
     again = await client.post("/anomaly_detection_rule", json={"pipeline_id": pid, "metric_field": "throughput", "z_threshold": 9})
     assert (again.status_code, again.json()) == (200, {"id": 1})
     rule = (await client.get("/anomaly_detection_rule/1")).json()
-    assert (rule["z_threshold"], rule["direction"], rule["seasonality"], rule["lookback_days"], rule["updated_at"]) == (2.56, "both", "hour_of_day", 30, None)
+    assert (rule["z_threshold"], rule["direction"], rule["seasonality"], rule["lookback_days"], rule["updated_at"]) == (
+        2.56,
+        "both",
+        "hour_of_day",
+        30,
+        None,
+    )
     await client.post("/anomaly_detection_rule", json={"pipeline_id": pid, "metric_field": "inserts"})
     patched = await client.patch("/anomaly_detection_rule", json={"id": 1, "direction": "SPIKE", "active": False})
     assert (patched.json()["direction"], patched.json()["active"]) == ("spike", False) and patched.json()["updated_at"]
     assert (await client.patch("/anomaly_detection_rule", json={"id": 1, "metric_field": "inserts"})).status_code == 409
-    assert (await client.patch("/anomaly_detection_rule", json={"id": 9, "active": True})).json()["detail"] == "Anomaly detection rule not found"
+    assert (await client.patch("/anomaly_detection_rule", json={"id": 9, "active": True})).json()[
+        "detail"
+    ] == "Anomaly detection rule not found"
     assert (await client.patch("/anomaly_detection_rule", json={"id": 1, "pipeline_id": 99})).json()["detail"] == "Pipeline Not Found"
-    assert (await client.post("/anomaly_detection_rule", json={"pipeline_id": 99, "metric_field": "inserts"})).json()["detail"] == "Pipeline Not Found"
-    for bad in ({"z_threshold": 0.5}, {"lookback_days": 0}, {"minimum_executions": 4}, {"metric_field": "rows"}, {"seasonality": "monthly"}):
-        assert (await client.post("/anomaly_detection_rule", json={"pipeline_id": pid, "metric_field": "updates", **bad})).status_code == 422, bad
+    assert (await client.post("/anomaly_detection_rule", json={"pipeline_id": 99, "metric_field": "inserts"})).json()[
+        "detail"
+    ] == "Pipeline Not Found"
+    for bad in (
+        {"z_threshold": 0.5},
+        {"lookback_days": 0},
+        {"minimum_executions": 4},
+        {"metric_field": "rows"},
+        {"seasonality": "monthly"},
+    ):
+        assert (
+            await client.post("/anomaly_detection_rule", json={"pipeline_id": pid, "metric_field": "updates", **bad})
+        ).status_code == 422, bad
     listed = (await client.get("/anomaly_detection_rule", params={"active": "true"})).json()
     assert [r["metric_field"] for r in listed] == ["inserts"]
     assert (await client.get("/anomaly_detection_rule/77")).status_code == 404
 
 
-async def test_auto_created_rules_come_with_new_pipelines_only(app, client):
+async def test_auto_created_rules_come_with_new_pipelines_only(app, client, services):
     await create_pipeline(client, "before")
-    app.state.settings = app.state.settings.model_copy(update={"auto_create_anomaly_detection_rules": True})
+    services.settings = services.settings.model_copy(update={"auto_create_anomaly_detection_rules": True})
     pid = await create_pipeline(client, "after")
     await create_pipeline(client, "before")
     rules = (await client.get("/anomaly_detection_rule")).json()
     assert {r["pipeline_id"] for r in rules} == {pid}
-    assert sorted(r["metric_field"] for r in rules) == ["duration_seconds", "inserts", "soft_deletes", "throughput", "total_rows", "updates"]
+    assert sorted(r["metric_field"] for r in rules) == [
+        "duration_seconds",
+        "inserts",
+        "soft_deletes",
+        "throughput",
+        "total_rows",
+        "updates",
+    ]
     assert all((r["active"], r["z_threshold"], r["minimum_executions"]) == (True, 3.0, 30) for r in rules)
 
 
 async def test_rules_with_different_lookbacks_and_seasons_each_get_their_own_baseline(app, client):
-    app.state.clock = lambda: NOW
+    CLOCK.freeze(NOW)
     pid = await create_pipeline(client, "p")
     runs = [(day, 10, 500, 10) for day in range(1, 11)] + [(day, 10, 100, 1000) for day in range(20, 25)]
     runs += [(22, 3, 500, 10), (23, 3, 500, 10), (25, 10, 10_000, 5000)]

@@ -5,11 +5,14 @@ import datetime as dt
 import subprocess
 import sys
 
+import pytest
 from sqlalchemy import text
+
+from watcher_server.core.clock import CLOCK
 
 from ..helpers import create_pipeline, end, start
 
-NOW = dt.datetime(2025, 6, 15, 13, 0, tzinfo=dt.timezone.utc)  # cutoff for 90 days: 2025-03-17T00:00Z
+NOW = dt.datetime(2025, 6, 15, 13, 0, tzinfo=dt.UTC)  # cutoff for 90 days: 2025-03-17T00:00Z
 
 
 async def _old_tree_and_new_run(client):
@@ -22,7 +25,7 @@ async def _old_tree_and_new_run(client):
 
 
 async def test_cleanup_deletes_old_executions_in_batches_and_counts_links(app, client, db):
-    app.state.clock = lambda: NOW
+    CLOCK.freeze(NOW)
     root, child, young = await _old_tree_and_new_run(client)
     await client.post("/timeliness", params={"wait": "true"}, json={"lookback_minutes": 525_600})
     dry = (await client.post("/log_cleanup", json={"retention_days": 90, "dry_run": True})).json()
@@ -45,12 +48,16 @@ async def test_cleanup_deletes_old_executions_in_batches_and_counts_links(app, c
 
 
 async def test_root_with_one_old_child_reports_one_parent_link(app, client):
-    app.state.clock = lambda: NOW
+    CLOCK.freeze(NOW)
     pid = await create_pipeline(client)
     root = await start(client, pid, start_date="2025-01-01T00:00:00Z")
     await start(client, pid, start_date="2025-01-01T00:01:00Z", parent_id=root)
     result = (await client.post("/log_cleanup", json={"retention_days": 90})).json()
-    assert (result["total_pipeline_executions_deleted"], result["total_pipeline_execution_closure_parent_deleted"], result["total_pipeline_execution_closure_child_deleted"]) == (2, 1, 0)
+    assert (
+        result["total_pipeline_executions_deleted"],
+        result["total_pipeline_execution_closure_parent_deleted"],
+        result["total_pipeline_execution_closure_child_deleted"],
+    ) == (2, 1, 0)
 
 
 async def test_cleanup_validates_its_body(client):
@@ -91,20 +98,20 @@ async def test_embedded_job_failures_are_counted_but_a_requests_own_404_is_not(c
     assert counts == {"pending": 0, "running": 0, "failed_last_24h": 1}
 
 
-async def test_queue_health_alerts_once_when_backed_up_and_once_when_recovered(app, client):
-    from watcher_server.jobs.status import queue_health_check
+@pytest.mark.settings(queue_warning_threshold=2, queue_critical_threshold=3)
+async def test_queue_health_alerts_once_when_backed_up_and_once_when_recovered(services, client):
+    async def queue_health_check():
+        return await services.jobs.run_now("queue_health_check")
 
-    state = app.state
-    state.settings = state.settings.model_copy(update={"queue_warning_threshold": 2, "queue_critical_threshold": 3})
-    assert (await queue_health_check(state))["alerts_created"] == 0
-    state.jobs.pending["freshness_check"] = 3
-    assert (await queue_health_check(state))["status"] == "critical"
-    assert (await queue_health_check(state))["alerts_created"] == 0
+    assert (await queue_health_check())["alerts_created"] == 0
+    services.jobs.pending["freshness_check"] = 3
+    assert (await queue_health_check())["status"] == "critical"
+    assert (await queue_health_check())["alerts_created"] == 0
     status = (await client.get("/jobs/status")).json()
     assert (status["status"], status["total_pending"]) == ("critical", 3)
     assert (await client.post("/celery/monitor-queue")).json()["task_breakdown"] == ["Freshness Check Task: 3"]
-    state.jobs.pending["freshness_check"] = 0
-    assert (await queue_health_check(state))["alerts_created"] == 1
+    services.jobs.pending["freshness_check"] = 0
+    assert (await queue_health_check())["alerts_created"] == 1
     alerts = (await client.get("/alerts", params={"kind": "queue"})).json()
     assert [(a["event"], a["level"], a["message"]) for a in alerts] == [
         ("opened", "critical", "Queue has 3 pending jobs"),

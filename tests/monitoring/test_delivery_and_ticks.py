@@ -7,20 +7,20 @@ import httpx
 from sqlalchemy import select
 
 from watcher_server.alerts.delivery import deliver_due
-from watcher_server.alerts.service import record_alert
+from watcher_server.alerts.service import Outbox, record_alert
 from watcher_server.alerts.tables import alert
 from watcher_server.db.engine import Database, create_engine
 from watcher_server.jobs.runner import claim_tick
 
 from ..webhook_receiver import WebhookReceiver
 
-NOW = dt.datetime(2025, 3, 1, 10, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2025, 3, 1, 10, 0, tzinfo=dt.UTC)
 
 
 async def _alert(db, settings, **extra):
     async with db.write() as conn:
         return await record_alert(
-            conn, settings, NOW, kind="freshness", event="opened", level="warning", title="Freshness Check - Pipeline DML",
+            conn, settings, NOW, Outbox(), kind="freshness", event="opened", level="warning", title="Freshness Check - Pipeline DML",
             message="Pipeline Freshness Check - 1 NEW pipeline(s) overdue",
             details={"Failed Pipelines": "\n\t• orders (ID: 1): Last DML 2025-03-01T08:00:00Z, Expected within 1 hour"},
             pipeline_ids=[1], **extra,
@@ -32,13 +32,13 @@ async def _row(db, alert_id):
         return (await conn.execute(select(alert).where(alert.c.id == alert_id))).one()
 
 
-async def test_alert_reaches_slack_and_json_webhooks_once(settings, engine_only):
+async def test_alert_reaches_slack_and_json_webhooks_once(settings, standalone_db):
     with WebhookReceiver() as receiver:
         configured = settings.model_copy(update={"slack_webhook_url": f"{receiver.url}/slack", "alert_webhook_url": f"{receiver.url}/hook"})
-        alert_id = await _alert(engine_only, configured)
+        alert_id = await _alert(standalone_db, configured)
         async with httpx.AsyncClient() as client:
-            assert await deliver_due(engine_only, configured, client) == 1
-            assert await deliver_due(engine_only, configured, client) == 0
+            assert await deliver_due(standalone_db, configured, client) == 1
+            assert await deliver_due(standalone_db, configured, client) == 0
         [slack] = receiver.bodies("/slack")
         assert slack["text"] == (
             "⚠️ *WARNING*\n*Freshness Check - Pipeline DML*\n*Timestamp:* 2025-03-01 10:00:00 UTC\n"
@@ -48,66 +48,71 @@ async def test_alert_reaches_slack_and_json_webhooks_once(settings, engine_only)
         )
         [hook] = receiver.bodies("/hook")
         assert (hook["id"], hook["kind"], hook["event"], hook["level"]) == (alert_id, "freshness", "opened", "warning")
-    row = await _row(engine_only, alert_id)
+    row = await _row(standalone_db, alert_id)
     assert (row.delivery_status, row.delivery_attempts, row.sent_at is not None) == ("sent", 1, True)
 
 
-async def test_failed_delivery_retries_with_backoff_then_gives_up(settings, engine_only):
+async def test_failed_delivery_retries_with_backoff_then_gives_up(settings, standalone_db, clock):
+    clock.freeze(NOW)
     with WebhookReceiver() as receiver:
         receiver.fail_next = 10
         configured = settings.model_copy(update={"alert_webhook_url": f"{receiver.url}/hook"})
-        alert_id = await _alert(engine_only, configured)
+        alert_id = await _alert(standalone_db, configured)
         async with httpx.AsyncClient() as client:
-            await deliver_due(engine_only, configured, client)
-            row = await _row(engine_only, alert_id)
+            await deliver_due(standalone_db, configured, client)
+            row = await _row(standalone_db, alert_id)
             assert (row.delivery_status, row.delivery_attempts) == ("retrying", 1)
             assert "HTTP 500" in row.delivery_error
-            wait = (row.next_attempt_at - dt.datetime.now(dt.timezone.utc)).total_seconds()
-            assert 25 < wait <= 30
-            assert await deliver_due(engine_only, configured, client) == 0  # not due yet
+            assert row.next_attempt_at == NOW + dt.timedelta(seconds=30)
+            assert await deliver_due(standalone_db, configured, client) == 0  # not due yet
+            assert (await _row(standalone_db, alert_id)).delivery_attempts == 1
             for attempt, backoff in ((2, 60), (3, None)):
-                await deliver_due(engine_only, configured, client, now=row.next_attempt_at + dt.timedelta(seconds=1))
-                row = await _row(engine_only, alert_id)
+                clock.freeze(row.next_attempt_at + dt.timedelta(seconds=1))
+                await deliver_due(standalone_db, configured, client)
+                row = await _row(standalone_db, alert_id)
                 assert row.delivery_attempts == attempt
-        assert row.delivery_status == "failed" and receiver.posts == []
+                if backoff is None:
+                    assert (row.delivery_status, row.next_attempt_at) == ("failed", None)
+                else:
+                    assert row.delivery_status == "retrying" and row.next_attempt_at == clock.now() + dt.timedelta(seconds=backoff)
+        assert receiver.posts == []
 
 
-async def test_unconfigured_delivery_marks_alerts_and_sends_nothing(settings, engine_only):
-    alert_id = await _alert(engine_only, settings)
+async def test_unconfigured_delivery_marks_alerts_and_sends_nothing(settings, standalone_db):
+    alert_id = await _alert(standalone_db, settings)
     async with httpx.AsyncClient() as client:
-        assert await deliver_due(engine_only, settings, client) == 0
-    assert (await _row(engine_only, alert_id)).delivery_status == "not_configured"
+        assert await deliver_due(standalone_db, settings, client) == 0
+    assert (await _row(standalone_db, alert_id)).delivery_status == "not_configured"
 
 
-async def test_two_processes_sending_at_once_deliver_each_alert_once(settings, engine_only, database_url):
+async def test_two_processes_sending_at_once_deliver_each_alert_once(settings, standalone_db, database_url):
     other_process = Database(create_engine(database_url))
     try:
         with WebhookReceiver() as receiver:
             configured = settings.model_copy(update={"alert_webhook_url": f"{receiver.url}/hook"})
-            ids = [await _alert(engine_only, configured) for _ in range(30)]
+            ids = [await _alert(standalone_db, configured) for _ in range(30)]
             async with httpx.AsyncClient() as client:
-                sent = await asyncio.gather(deliver_due(engine_only, configured, client), deliver_due(other_process, configured, client))
+                sent = await asyncio.gather(deliver_due(standalone_db, configured, client), deliver_due(other_process, configured, client))
             assert sum(sent) == 30
             assert sorted(body["id"] for body in receiver.bodies("/hook")) == ids
     finally:
         await other_process.dispose()
 
 
-async def test_a_tick_is_claimed_by_exactly_one_process(engine_only, database_url):
-    processes = [engine_only] + [Database(create_engine(database_url)) for _ in range(3)]
+async def test_a_tick_is_claimed_by_exactly_one_process(standalone_db, database_url):
+    processes = [standalone_db] + [Database(create_engine(database_url)) for _ in range(3)]
     try:
-        tick = dt.datetime(2025, 3, 1, 10, 15, tzinfo=dt.timezone.utc)
+        tick = dt.datetime(2025, 3, 1, 10, 15, tzinfo=dt.UTC)
         claims = await asyncio.gather(*(claim_tick(db, "timeliness_check", tick) for db in processes for _ in range(3)))
         assert claims.count(True) == 1
-        assert await claim_tick(engine_only, "timeliness_check", tick + dt.timedelta(minutes=15))
-        assert await claim_tick(engine_only, "freshness_check", tick)
+        assert await claim_tick(standalone_db, "timeliness_check", tick + dt.timedelta(minutes=15))
+        assert await claim_tick(standalone_db, "freshness_check", tick)
     finally:
         for db in processes[1:]:
             await db.dispose()
 
 
-async def test_alert_list_filters(app, client, settings):
-    db = app.state.db
+async def test_alert_list_filters(db, client, settings):
     await _alert(db, settings, execution_ids=[7])
     await _alert(db, settings)
     ids = lambda r: [a["id"] for a in r.json()]  # noqa: E731
@@ -123,14 +128,14 @@ async def test_alert_list_filters(app, client, settings):
     ]  # fmt: skip
 
 
-async def test_alert_history_is_pruned_after_the_retention(settings, engine_only):
+async def test_alert_history_is_pruned_after_the_retention(settings, standalone_db):
     from watcher_server.alerts.service import prune_alerts
 
-    kept = await _alert(engine_only, settings)
+    kept = await _alert(standalone_db, settings)
     configured = settings.model_copy(update={"alert_webhook_url": "http://127.0.0.1:9/never"})
-    undelivered = await _alert(engine_only, configured)
-    assert await prune_alerts(engine_only, settings, NOW + dt.timedelta(days=89)) == 0
-    assert await prune_alerts(engine_only, settings, NOW + dt.timedelta(days=91)) == 1
-    async with engine_only.read() as conn:
+    undelivered = await _alert(standalone_db, configured)
+    assert await prune_alerts(standalone_db, settings, NOW + dt.timedelta(days=89)) == 0
+    assert await prune_alerts(standalone_db, settings, NOW + dt.timedelta(days=91)) == 1
+    async with standalone_db.read() as conn:
         remaining = (await conn.execute(select(alert.c.id))).scalars().all()
     assert remaining == [undelivered] and kept not in remaining

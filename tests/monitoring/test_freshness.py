@@ -2,14 +2,16 @@
 
 import datetime as dt
 
+from watcher_server.core.clock import CLOCK
+
 from ..helpers import create_pipeline, end, start
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 T0 = dt.datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 
 
 def at(app, moment):
-    app.state.clock = lambda: moment
+    CLOCK.freeze(moment)
 
 
 async def _pipeline_with_dml(client, name="orders", dml="2025-03-01T08:00:00Z", **config):
@@ -109,12 +111,12 @@ async def test_one_alert_groups_every_new_incident_of_a_run(app, client):
     assert [line.split(" ")[0] for line in alert["details"]["Failed Pipelines"].split("\n\t• ")[1:]] == ["a", "b", "c"]
 
 
-async def test_inactive_pipelines_count_unless_skipping_is_configured(app, client):
+async def test_inactive_pipelines_count_unless_skipping_is_configured(app, client, services):
     pid = await _pipeline_with_dml(client, freshness_number=1, freshness_datepart="hour")
     await client.patch("/pipeline", json={"id": pid, "active": False})
     at(app, T0 + dt.timedelta(hours=2))
     assert len((await run(client))["failing"]) == 1
-    app.state.settings = app.state.settings.model_copy(update={"skip_inactive_pipelines": True})
+    services.settings = services.settings.model_copy(update={"skip_inactive_pipelines": True})
     result = await run(client)
     assert result["failing"] == [] and (await client.get("/freshness")).json()[0]["resolution"] == "unmonitored"
 

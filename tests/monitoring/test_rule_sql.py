@@ -23,19 +23,19 @@ def eligible(own_mute: bool, type_mute: bool, active: bool, skip_inactive: bool)
     return not own_mute and not type_mute and (active or not skip_inactive)
 
 
-async def test_effective_config_and_eligibility_in_sql_match_the_python_rules(engine_only):
+async def test_effective_config_and_eligibility_in_sql_match_the_python_rules(standalone_db):
     scratch = Table(
         "rule_cases", MetaData(), Column("id", Integer, primary_key=True),
         Column("own_number", Integer), Column("own_datepart", String(10)), Column("type_number", Integer), Column("type_datepart", String(10)),
         Column("own_mute", Boolean), Column("type_mute", Boolean), Column("active", Boolean),
     )  # fmt: skip
     cases = [
-        dict(zip(("own_number", "own_datepart", "type_number", "type_datepart", "own_mute", "type_mute", "active"), values))
+        dict(zip(("own_number", "own_datepart", "type_number", "type_datepart", "own_mute", "type_mute", "active"), values, strict=True))
         for values in itertools.product(NUMBERS, DATEPARTS, (None, 3), (None, "hour"), FLAGS, FLAGS, FLAGS)
     ]
     c = scratch.c
     number, datepart, own = effective_config_columns(c.own_number, c.own_datepart, c.type_number, c.type_datepart)
-    async with engine_only.write() as conn:
+    async with standalone_db.write() as conn:
         await conn.run_sync(scratch.metadata.create_all)
         await conn.execute(insert(scratch), cases)
         for skip in FLAGS:

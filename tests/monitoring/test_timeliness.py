@@ -2,14 +2,16 @@
 
 import datetime as dt
 
+from watcher_server.core.clock import CLOCK
+
 from ..helpers import create_pipeline, end, start
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 T0 = dt.datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 
 
 def at(app, moment):
-    app.state.clock = lambda: moment
+    CLOCK.freeze(moment)
 
 
 async def run(client, lookback=60):
@@ -40,7 +42,9 @@ async def test_running_execution_past_its_deadline_opens_then_recovers(app, clie
     await end(client, execution, end_date="2025-03-01T11:01:00Z")
     at(app, T0 + dt.timedelta(hours=3, minutes=5))
     done = await run(client)
-    assert done["recovered"] == [{"pipeline_execution_id": execution, "pipeline_id": pid, "final_status": "completed", "duration_seconds": 10860}]
+    assert done["recovered"] == [
+        {"pipeline_execution_id": execution, "pipeline_id": pid, "final_status": "completed", "duration_seconds": 10860}
+    ]
     entry = (await client.get("/timeliness")).json()[0]
     assert (entry["status"], entry["final_status"]) == ("resolved", "completed")
     alerts = (await client.get("/alerts", params={"kind": "timeliness"})).json()
@@ -81,16 +85,27 @@ async def test_failed_executions_alert_once_without_configuration(app, client):
     await end(client, execution, end_date="2025-03-01T07:40:00Z", ok=False)
     at(app, T0)
     first = await run(client)
-    assert first["failed"] == [{"pipeline_execution_id": execution, "pipeline_id": pid, "pipeline_name": "crm sync", "end_date": "2025-03-01T07:40:00Z", "new": True}]
+    assert first["failed"] == [
+        {
+            "pipeline_execution_id": execution,
+            "pipeline_id": pid,
+            "pipeline_name": "crm sync",
+            "end_date": "2025-03-01T07:40:00Z",
+            "new": True,
+        }
+    ]
     second = await run(client)
     assert second["failed"][0]["new"] is False and second["alerts_created"] == 0
     alerts = (await client.get("/alerts", params={"kind": "execution_failure"})).json()
     assert [(a["event"], a["level"], a["title"]) for a in alerts] == [("failed", "error", "Pipeline Execution Failure")]
-    assert alerts[0]["details"]["Failed Executions"] == f"\n\t• Pipeline 'crm sync' (Execution ID: {execution}): failed at 2025-03-01T07:40:00Z"
+    assert (
+        alerts[0]["details"]["Failed Executions"]
+        == f"\n\t• Pipeline 'crm sync' (Execution ID: {execution}): failed at 2025-03-01T07:40:00Z"
+    )
 
 
-async def test_failure_alerts_can_be_switched_off(app, client):
-    app.state.settings = app.state.settings.model_copy(update={"alert_on_failed_executions": False})
+async def test_failure_alerts_can_be_switched_off(app, client, services):
+    services.settings = services.settings.model_copy(update={"alert_on_failed_executions": False})
     pid = await create_pipeline(client, "crm sync")
     await end(client, await start(client, pid, start_date="2025-03-01T07:30:00Z"), end_date="2025-03-01T07:40:00Z", ok=False)
     at(app, T0)
@@ -110,7 +125,9 @@ async def test_overdue_execution_that_then_fails_gets_only_the_recovered_alert(a
 
 
 async def test_muted_type_excludes_its_pipelines(app, client):
-    await client.post("/pipeline_type", json={"name": "quiet", "timeliness_number": 1, "timeliness_datepart": "minute", "mute_timeliness_check": True})
+    await client.post(
+        "/pipeline_type", json={"name": "quiet", "timeliness_number": 1, "timeliness_datepart": "minute", "mute_timeliness_check": True}
+    )
     pid = await create_pipeline(client, "p", type_name="quiet")
     await start(client, pid, start_date="2025-03-01T07:00:00Z")
     at(app, T0)
@@ -140,7 +157,10 @@ async def test_runs_a_fraction_of_a_second_over_the_threshold_are_late_and_all_r
     at(app, T0 + dt.timedelta(minutes=30))
     result = await run(client)
     assert result["executions_evaluated"] == 4
-    assert [(o["pipeline_execution_id"], o["execution_status"]) for o in result["overdue"]] == [(late, "completed"), (february, "completed")]
+    assert [(o["pipeline_execution_id"], o["execution_status"]) for o in result["overdue"]] == [
+        (late, "completed"),
+        (february, "completed"),
+    ]
 
 
 def test_the_shortest_span_of_each_date_part_is_a_true_lower_bound():

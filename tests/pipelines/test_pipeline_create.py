@@ -122,7 +122,10 @@ async def test_unrecognised_and_read_only_keys_are_ignored(client):
 
 
 async def test_input_hash_is_sha256_of_canonical_present_fields(client):
-    await client.post("/pipeline", json={"name": " P ", "pipeline_type_name": "T", "freshness_number": "3", "freshness_datepart": "Hour", "next_watermark": 5})
+    await client.post(
+        "/pipeline",
+        json={"name": " P ", "pipeline_type_name": "T", "freshness_number": "3", "freshness_datepart": "Hour", "next_watermark": 5},
+    )
     expected = hashlib.sha256(
         json.dumps(
             {"name": "p", "pipeline_type_name": "t", "freshness_number": 3, "freshness_datepart": "hour"},
@@ -135,7 +138,9 @@ async def test_input_hash_is_sha256_of_canonical_present_fields(client):
 
 async def test_equivalent_configuration_is_not_a_change(client):
     await client.post("/pipeline", json={"name": "p", "pipeline_type_name": "t", "freshness_number": 3, "freshness_datepart": "hour"})
-    same = await client.post("/pipeline", json={"name": "P", "pipeline_type_name": " T", "freshness_number": "3", "freshness_datepart": "HOUR"})
+    same = await client.post(
+        "/pipeline", json={"name": "P", "pipeline_type_name": " T", "freshness_number": "3", "freshness_datepart": "HOUR"}
+    )
     assert same.status_code == 200
     assert (await client.get("/pipeline/1")).json()["updated_at"] is None
 
@@ -212,7 +217,9 @@ async def test_pair_rule_rejects_half_configured_monitoring(client):
 
 
 async def test_quarter_is_a_datepart(client):
-    response = await client.post("/pipeline", json={"name": "p", "pipeline_type_name": "t", "freshness_number": 1, "freshness_datepart": "Quarter"})
+    response = await client.post(
+        "/pipeline", json={"name": "p", "pipeline_type_name": "t", "freshness_number": 1, "freshness_datepart": "Quarter"}
+    )
     assert response.status_code == 201
     assert (await client.get("/pipeline/1")).json()["freshness_datepart"] == "quarter"
 
@@ -249,7 +256,17 @@ async def test_invalid_field_values_get_422_and_store_nothing(client):
 
 
 async def test_lax_scalars_are_coerced(client):
-    response = await client.post("/pipeline", json={"name": "p", "pipeline_type_name": "t", "freshness_number": "5", "freshness_datepart": "day", "timeliness_number": 2.0, "timeliness_datepart": "hour"})
+    response = await client.post(
+        "/pipeline",
+        json={
+            "name": "p",
+            "pipeline_type_name": "t",
+            "freshness_number": "5",
+            "freshness_datepart": "day",
+            "timeliness_number": 2.0,
+            "timeliness_datepart": "hour",
+        },
+    )
     assert response.status_code == 201
     stored = (await client.get("/pipeline/1")).json()
     assert (stored["freshness_number"], stored["timeliness_number"]) == (5, 2)

@@ -122,7 +122,9 @@ async def test_pipeline_list_filters_pages_and_orders_by_id(client):
 
 
 async def test_pipeline_type_create_or_get_ignores_fields_of_existing(client):
-    created = await client.post("/pipeline_type", json={"name": "Audit", "freshness_number": 2, "freshness_datepart": "day", "mute_timeliness_check": "yes"})
+    created = await client.post(
+        "/pipeline_type", json={"name": "Audit", "freshness_number": 2, "freshness_datepart": "day", "mute_timeliness_check": "yes"}
+    )
     assert (created.status_code, created.json()) == (201, {"id": 1})
     again = await client.post("/pipeline_type", json={"name": " audit", "freshness_number": 9})
     assert (again.status_code, again.json()) == (200, {"id": 1})

@@ -14,13 +14,15 @@ import time
 import httpx
 from sqlalchemy import and_, or_, select, update
 
-from ..core.datetimes import format_datetime, utcnow
+from ..core.clock import CLOCK
+from ..core.datetimes import format_datetime
+from ..core.rendering import render_row
 from ..db.engine import Database
-from ..http import render_row
 from ..settings import Settings
 from .service import delivery_configured
 from .tables import alert
 from .texts import slack_text
+from .vocabulary import UNDELIVERED
 
 log = logging.getLogger("watcher.alerts")
 
@@ -33,7 +35,7 @@ TIMEOUT_SECONDS = 10.0
 
 def _due(now):
     return and_(
-        alert.c.delivery_status.in_(("pending", "retrying")),
+        alert.c.delivery_status.in_(UNDELIVERED),
         or_(alert.c.next_attempt_at.is_(None), alert.c.next_attempt_at <= now),
     )
 
@@ -42,12 +44,7 @@ async def _claim(db: Database, now: dt.datetime) -> list:
     """Lease due alerts; the repeated condition makes a concurrent claimer skip rows already taken."""
     async with db.write() as conn:
         due_ids = select(alert.c.id).where(_due(now)).order_by(alert.c.id).limit(BATCH).scalar_subquery()
-        statement = (
-            update(alert)
-            .where(alert.c.id.in_(due_ids), _due(now))
-            .values(next_attempt_at=now + LEASE)
-            .returning(alert)
-        )
+        statement = update(alert).where(alert.c.id.in_(due_ids), _due(now)).values(next_attempt_at=now + LEASE).returning(alert)
         return sorted((await conn.execute(statement)).all(), key=lambda row: row.id)
 
 
@@ -78,7 +75,7 @@ async def deliver_due(db: Database, settings: Settings, client: httpx.AsyncClien
         return 0
     sent = 0
     while True:
-        now = now or utcnow()
+        now = now or CLOCK.now()
         claimed = await _claim(db, now)
         if not claimed:
             return sent
@@ -102,13 +99,19 @@ async def _deliver(db: Database, settings: Settings, client: httpx.AsyncClient, 
     attempts = row.delivery_attempts + 1
     about = {"alert_id": row.id, "kind": row.kind, "event": row.event, "attempt": attempts, "duration_ms": round(took_ms, 1)}
     if error is None:
-        values = {"delivery_status": "sent", "delivery_attempts": attempts, "sent_at": utcnow(), "next_attempt_at": None, "delivery_error": None}
+        values = {
+            "delivery_status": "sent",
+            "delivery_attempts": attempts,
+            "sent_at": CLOCK.now(),
+            "next_attempt_at": None,
+            "delivery_error": None,
+        }
         log.info("alert %s (%s %s) delivered in %.0f ms, attempt %s", row.id, row.kind, row.event, took_ms, attempts, extra=about)
     elif attempts >= MAX_ATTEMPTS:
         values = {"delivery_status": "failed", "delivery_attempts": attempts, "delivery_error": error, "next_attempt_at": None}
         log.warning("alert %s (%s %s) not delivered after %s attempts: %s", row.id, row.kind, row.event, attempts, error, extra=about)
     else:
-        retry_at = utcnow() + dt.timedelta(seconds=BACKOFF_SECONDS[attempts - 1])
+        retry_at = CLOCK.now() + dt.timedelta(seconds=BACKOFF_SECONDS[attempts - 1])
         values = {"delivery_status": "retrying", "delivery_attempts": attempts, "delivery_error": error, "next_attempt_at": retry_at}
         log.warning(
             "alert %s (%s %s) attempt %s failed in %.0f ms, next at %s: %s", row.id, row.kind, row.event, attempts, took_ms,
@@ -124,5 +127,5 @@ async def _release(db: Database, alert_ids: set[int]) -> None:
     if alert_ids:
         async with db.write() as conn:
             await conn.execute(
-                update(alert).where(alert.c.id.in_(alert_ids), alert.c.delivery_status.in_(("pending", "retrying"))).values(next_attempt_at=None)
+                update(alert).where(alert.c.id.in_(alert_ids), alert.c.delivery_status.in_(UNDELIVERED)).values(next_attempt_at=None)
             )

@@ -6,13 +6,13 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator
 
+from ..core.rendering import render_row
 from ..core.text import normalize
-from ..http import DB, JSON, DatetimeQuery, Paging, api_router, render_row
+from ..http import DB, JSON, DatetimeQuery, Paging, api_router
 from .service import list_alerts
-from .tables import EVENTS, KINDS, LEVELS
+from .vocabulary import EVENTS, KINDS, LEVELS
 
 router = api_router(tags=["alerts"])
-
 
 
 ALERT_KEYS = (
@@ -35,4 +35,6 @@ async def alerts(
     filters = {"kind": kind, "event": event, "level": level, "pipeline_id": pipeline_id,
                "pipeline_execution_id": pipeline_execution_id, "since": since}  # fmt: skip
     rows = await list_alerts(db, paging, filters)
-    return JSON([render_row(row, ALERT_KEYS, pipeline_ids=pipelines, pipeline_execution_ids=executions) for row, pipelines, executions in rows])
+    return JSON(
+        [render_row(row, ALERT_KEYS, pipeline_ids=pipelines, pipeline_execution_ids=executions) for row, pipelines, executions in rows]
+    )

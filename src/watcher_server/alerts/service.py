@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import delete, insert, select
@@ -10,20 +11,30 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..db.engine import Database
 from ..db.filters import id_equals
-from ..http import ListParams
+from ..db.paging import Page
 from ..settings import Settings
 from . import texts
 from .tables import alert, alert_subject
+from .vocabulary import UNDELIVERED
 
 
 def delivery_configured(settings: Settings) -> bool:
     return bool(settings.slack_webhook_url or settings.alert_webhook_url)
 
 
+@dataclass
+class Outbox:
+    """The alerts one job run recorded. The runner sends their delivery on its way once the run's
+    transactions have committed (a delivery started earlier would not see them yet)."""
+
+    recorded: list[int] = field(default_factory=list)
+
+
 async def record_alert(
     conn: AsyncConnection,
     settings: Settings,
     now: dt.datetime,
+    outbox: Outbox,
     *,
     kind: str,
     event: str,
@@ -42,7 +53,9 @@ async def record_alert(
     alert_id = (
         await conn.execute(
             insert(alert)
-            .values(kind=kind, event=event, level=level, title=title, message=message, details=details, created_at=now, delivery_status=status)
+            .values(
+                kind=kind, event=event, level=level, title=title, message=message, details=details, created_at=now, delivery_status=status
+            )
             .returning(alert.c.id)
         )
     ).scalar_one()
@@ -50,10 +63,11 @@ async def record_alert(
     subjects += [{"alert_id": alert_id, "pipeline_id": None, "pipeline_execution_id": e} for e in dict.fromkeys(execution_ids)]
     if subjects:
         await conn.execute(insert(alert_subject), subjects)
+    outbox.recorded.append(alert_id)
     return alert_id
 
 
-async def list_alerts(db: Database, paging: ListParams, filters: dict[str, Any]) -> list[dict[str, Any]]:
+async def list_alerts(db: Database, paging: Page, filters: dict[str, Any]) -> list[dict[str, Any]]:
     statement = select(alert)
     for column in ("kind", "event", "level"):
         if filters.get(column) is not None:
@@ -82,6 +96,6 @@ async def prune_alerts(db: Database, settings: Settings, now) -> int:
     """Drop alert history older than WATCHER_ALERT_RETENTION_DAYS that is no longer waiting to be sent."""
     cutoff = now - dt.timedelta(days=settings.alert_retention_days)
     async with db.write() as conn:
-        old = select(alert.c.id).where(alert.c.created_at < cutoff, alert.c.delivery_status.not_in(("pending", "retrying")))
+        old = select(alert.c.id).where(alert.c.created_at < cutoff, alert.c.delivery_status.not_in(UNDELIVERED))
         await conn.execute(delete(alert_subject).where(alert_subject.c.alert_id.in_(old)))
         return (await conn.execute(delete(alert).where(alert.c.id.in_(old)))).rowcount

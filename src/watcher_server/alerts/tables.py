@@ -14,11 +14,7 @@ from sqlalchemy import (
 
 from ..db.schema import enum_check, metadata
 from ..db.types import BigId, JSONDocument, UTCDateTime, created_at_column
-
-KINDS = ("freshness", "timeliness", "execution_failure", "anomaly", "queue")
-EVENTS = ("opened", "recovered", "failed", "anomaly")
-LEVELS = ("info", "warning", "error", "critical", "success")
-DELIVERY_STATUSES = ("pending", "sent", "retrying", "failed", "not_configured")
+from .vocabulary import DELIVERY_STATUSES, EVENTS, KINDS, LEVELS, UNDELIVERED_SQL
 
 alert = Table(
     "alert",
@@ -49,8 +45,8 @@ Index("ix_alert_kind_id", alert.c.kind, alert.c.id)  # the last alert of a kind:
 Index(
     "ix_alert_undelivered",
     alert.c.next_attempt_at,
-    sqlite_where=text("delivery_status IN ('pending', 'retrying')"),
-    postgresql_where=text("delivery_status IN ('pending', 'retrying')"),
+    sqlite_where=text(UNDELIVERED_SQL),
+    postgresql_where=text(UNDELIVERED_SQL),
 )
 
 # No foreign keys to pipelines or executions: alert history outlives retention.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from ..core.dateparts import NOMINAL_SECONDS
+
 LEVEL_MARKERS = {
     "info": "ℹ️ *INFO*",
     "warning": "⚠️ *WARNING*",
@@ -13,9 +15,6 @@ LEVEL_MARKERS = {
     "success": "✅ *SUCCESS*",
 }
 
-# Seconds per date part when a duration is written in the rule's unit (month = 30 days, ...).
-_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400, "week": 604800, "month": 2592000, "quarter": 7776000, "year": 31536000}
-
 
 def unit(number: int | float, datepart: str) -> str:
     return datepart if number == 1 else f"{datepart}s"
@@ -23,7 +22,7 @@ def unit(number: int | float, datepart: str) -> str:
 
 def duration_in(seconds: int, datepart: str) -> str:
     """`3 hours`, `1 hour`, `28.72 minutes`: whole numbers as integers, otherwise 2 decimals, plural."""
-    value = seconds / _UNIT_SECONDS[datepart]
+    value = seconds / NOMINAL_SECONDS[datepart]
     if value == int(value):
         return f"{int(value)} {unit(int(value), datepart)}"
     return f"{value:.2f} {datepart}s"
@@ -64,4 +63,3 @@ def pipeline_links(public_url: str, pipeline_ids: list[int]) -> str:
     if len(pipeline_ids) > MAX_LINKS:
         shown.append(f"… and {len(pipeline_ids) - MAX_LINKS} more")
     return lines(shown)
-

@@ -26,3 +26,7 @@ def add_dateparts(moment: dt.datetime, number: int, part: str) -> dt.datetime:
 # The shortest span one unit of each part can cover (February, a three-month run with February, a
 # non-leap year): N x part is never shorter than N x this, so a run shorter than it is certainly on time.
 SHORTEST_SECONDS = {**_FIXED_SECONDS, "month": 28 * 86400, "quarter": 89 * 86400, "year": 365 * 86400}
+
+# One unit of each part as a plain number of seconds, for writing a duration in a rule's unit
+# ("28.72 minutes", "1.5 months"): a month is 30 days, a quarter 90, a year 365 (contract §12.2).
+NOMINAL_SECONDS = {**_FIXED_SECONDS, "month": 30 * 86400, "quarter": 90 * 86400, "year": 365 * 86400}

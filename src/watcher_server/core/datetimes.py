@@ -5,11 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-UTC = dt.timezone.utc
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(UTC)
+UTC = dt.UTC
 
 
 def parse_datetime(value: object) -> dt.datetime:

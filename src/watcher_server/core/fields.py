@@ -29,6 +29,7 @@ def _reject_bool(value: Any) -> Any:
 _NoBool = BeforeValidator(_reject_bool)
 _Normalized = BeforeValidator(normalize)
 
+
 def storable_text(value: str) -> str:
     """Text every backend can store: no NUL characters, no lone surrogates."""
     if "\x00" in value:

@@ -8,7 +8,7 @@ import json
 import sqlite3
 from collections.abc import AsyncIterator
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.util.concurrency import await_
@@ -55,7 +55,10 @@ def create_engine(
         # cost estimates over the big execution table, spent 1-1.5 s compiling a 0.1 s check query.
         connect_args={
             "server_settings": {
-                "timezone": "UTC", "application_name": "watcher", "lock_timeout": f"{round(lock_timeout_seconds * 1000)}ms", "jit": "off",
+                "timezone": "UTC",
+                "application_name": "watcher",
+                "lock_timeout": f"{round(lock_timeout_seconds * 1000)}ms",
+                "jit": "off",
             }
         },  # fmt: skip
     )
@@ -109,9 +112,8 @@ class Database:
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         if self._sqlite_writer is None:
-            async with self.engine.connect() as conn:
-                async with conn.begin():
-                    yield conn
+            async with self.engine.connect() as conn, conn.begin():
+                yield conn
             return
         try:
             async with asyncio.timeout(self.lock_timeout_seconds):
@@ -139,9 +141,13 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
-            async with conn.begin():
-                yield conn
+        async with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    async def ping(self) -> None:
+        """One trivial query: raises when the database does not answer."""
+        async with self.read() as conn:
+            await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -8,9 +8,9 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..core.datetimes import utcnow
+from ..core.clock import CLOCK
+from ..core.errors import Conflict, NotFound
 from ..core.ids import fits_int32
-from ..errors import Conflict, NotFound
 
 
 async def require_row(conn: AsyncConnection, table, row_id: int, missing: str, columns=None):
@@ -23,9 +23,7 @@ async def require_row(conn: AsyncConnection, table, row_id: int, missing: str, c
     return row
 
 
-async def patch_row(
-    conn: AsyncConnection, table, row_id: int | None, name: str | None, changes: dict[str, Any], missing: str, taken: str
-):
+async def patch_row(conn: AsyncConnection, table, row_id: int | None, name: str | None, changes: dict[str, Any], missing: str, taken: str):
     """Partial update by id (a given name is then a rename) or by name; sets updated_at."""
     if row_id is not None:
         if not fits_int32(row_id):
@@ -40,7 +38,7 @@ async def patch_row(
     else:
         key = table.c.name == name
         changes.pop("name", None)
-    changes["updated_at"] = utcnow()
+    changes["updated_at"] = CLOCK.now()
     try:
         row = (await conn.execute(update(table).where(key).values(**changes).returning(table))).first()
     except IntegrityError:  # a concurrent rename won the name between our check and the update

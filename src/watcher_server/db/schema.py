@@ -17,15 +17,3 @@ def enum_check(column: str, values) -> str:
     """SQL text for a CHECK that limits a varchar column to lower-case enumerated values."""
     listed = ", ".join(f"'{v}'" for v in values)
     return f"{column} IN ({listed})"
-
-
-def load_all_tables() -> MetaData:
-    """Import every domain's tables so that `metadata` is complete (Alembic, tests)."""
-    from ..alerts import tables as _alerts  # noqa: F401
-    from ..executions import tables as _executions  # noqa: F401
-    from ..jobs import tables as _jobs  # noqa: F401
-    from ..lineage import tables as _lineage  # noqa: F401
-    from ..monitoring import tables as _monitoring  # noqa: F401
-    from ..pipelines import tables as _pipelines  # noqa: F401
-
-    return metadata

@@ -18,9 +18,7 @@ def insert_ignoring_conflicts(conn: AsyncConnection, table: Table, conflict_colu
     return dialect.insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
 
 
-async def get_or_create(
-    conn: AsyncConnection, table: Table, key: dict[str, Any], values: dict[str, Any]
-) -> tuple[int, bool]:
+async def get_or_create(conn: AsyncConnection, table: Table, key: dict[str, Any], values: dict[str, Any]) -> tuple[int, bool]:
     """Return (id, created) for the row identified by `key`, inserting `key | values` if missing."""
     where = [table.c[column] == value for column, value in key.items()]
     found = (await conn.execute(select(table.c.id).where(*where))).scalar()

@@ -25,14 +25,11 @@ def async_url(database_url: str) -> str:
         url = make_url(canonical_url(database_url))
     except Exception as exc:  # sqlalchemy raises ArgumentError with a terse message
         raise UnsupportedDatabase(
-            f"{database_url!r} is not a database URL; "
-            "use e.g. sqlite:///watcher.db or postgresql://user@host:5432/db"
+            f"{database_url!r} is not a database URL; use e.g. sqlite:///watcher.db or postgresql://user@host:5432/db"
         ) from exc
     backend = url.get_backend_name()
     if backend not in _ASYNC_DRIVERS:
-        raise UnsupportedDatabase(
-            f"{backend!r} databases are not supported; use a sqlite:// or postgresql:// URL"
-        )
+        raise UnsupportedDatabase(f"{backend!r} databases are not supported; use a sqlite:// or postgresql:// URL")
     return url.set(drivername=f"{backend}+{_ASYNC_DRIVERS[backend]}").render_as_string(hide_password=False)
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Query, Request
+from fastapi import Query
 
-from ..http import DB, JSON, DatetimeQuery, Paging, api_router
-from ..monitoring.anomaly_jobs import queue_detection
+from ..http import DB, JSON, DatetimeQuery, Paging, ServicesDep, api_router
+from ..jobs import triggers
 from . import service
 from .schemas import (
     EndExecution,
@@ -20,7 +20,6 @@ from .schemas import (
 router = api_router(tags=["executions"])
 
 
-
 @router.post("/start_pipeline_execution", response_model=StartedExecution, status_code=201)
 async def start_pipeline_execution(body: StartExecution, db: DB):
     """Start an execution; with `parent_id` (alias `parent_execution_id`) it is nested under that parent."""
@@ -28,11 +27,10 @@ async def start_pipeline_execution(body: StartExecution, db: DB):
 
 
 @router.post("/end_pipeline_execution")
-async def end_pipeline_execution(body: EndExecution, db: DB, request: Request):
+async def end_pipeline_execution(body: EndExecution, s: ServicesDep):
     """End an execution and answer with it, including `duration_seconds` and `throughput`."""
-    ended = await service.end(db, body)
-    if ended.completed_successfully and ended.pipeline_id in request.app.state.rule_index.pipelines:
-        queue_detection(request.app.state, ended.id)  # background, after commit: never slows this answer
+    ended = await service.end(s.db, body)
+    triggers.execution_ended(s, ended.id, ended.pipeline_id, ended.completed_successfully)
     return JSON(render_execution(ended))
 
 
@@ -54,9 +52,7 @@ async def list_pipeline_executions(
     since: Annotated[DatetimeQuery, Query(description="start_date >= since")] = None,
     until: Annotated[DatetimeQuery, Query(description="start_date < until")] = None,
 ):
-    rows = await service.list_executions(
-        db, paging, pipeline_id=pipeline_id, parent_id=parent_id, status=status, since=since, until=until
-    )
+    rows = await service.list_executions(db, paging, pipeline_id=pipeline_id, parent_id=parent_id, status=status, since=since, until=until)
     return JSON([render_execution(r) for r in rows])
 
 

@@ -7,8 +7,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, model_validator
 
 from ..core.fields import Id, Int64Count, JsonObject, UtcDatetime, Watermark
+from ..core.rendering import render_row
 from ..core.text import normalize
-from ..http import render_row
+from .tables import API_COLUMNS
 
 
 class StartExecution(BaseModel):
@@ -52,11 +53,7 @@ class StartedExecution(BaseModel):
 Status = Annotated[Literal["running", "succeeded", "failed"], BeforeValidator(normalize)]
 
 
-EXECUTION_KEYS = (
-    "id", "parent_id", "pipeline_id", "start_date", "end_date", "duration_seconds", "completed_successfully",
-    "inserts", "updates", "soft_deletes", "total_rows", "watermark", "next_watermark", "execution_metadata",
-    "anomaly_flags", "throughput",
-)  # fmt: skip
+EXECUTION_KEYS = tuple(str(column.name) for column in API_COLUMNS)  # plain str: orjson refuses subclasses as keys
 
 
 def render_execution(row) -> dict[str, Any]:

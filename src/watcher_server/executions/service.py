@@ -23,29 +23,23 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from ..core.datetimes import utcnow
+from ..core.clock import CLOCK
+from ..core.errors import Invalid, NotFound
 from ..core.ids import fits_int32, fits_int64
 from ..core.numbers import INT32_MAX, duration_seconds, throughput
 from ..db.engine import Database
 from ..db.filters import id_equals
+from ..db.paging import Page
 from ..db.types import UTCDateTime
-from ..errors import BadRequest, NotFound
-from ..http import ListParams
 from ..pipelines.service import PIPELINE_NOT_FOUND, require_pipeline
 from ..pipelines.tables import pipeline
 from .schemas import EndExecution, StartExecution, render_execution
+from .tables import API_COLUMNS
 from .tables import pipeline_execution as pe
 from .tables import pipeline_execution_closure as closure
 
 EXECUTION_NOT_FOUND = "Pipeline execution not found"
 PARENT_NOT_FOUND = "Parent execution not found"
-
-# Columns exposed by the API, in contract order (date_recorded & co. stay internal).
-EXECUTION_COLUMNS = (
-    pe.c.id, pe.c.parent_id, pe.c.pipeline_id, pe.c.start_date, pe.c.end_date, pe.c.duration_seconds,
-    pe.c.completed_successfully, pe.c.inserts, pe.c.updates, pe.c.soft_deletes, pe.c.total_rows,
-    pe.c.watermark, pe.c.next_watermark, pe.c.execution_metadata, pe.c.anomaly_flags, pe.c.throughput,
-)  # fmt: skip
 
 # The (counter in the request, pipeline column it advances) pairs of contract §7.2.
 LAST_TARGET = (("inserts", "last_target_insert"), ("updates", "last_target_update"), ("soft_deletes", "last_target_soft_delete"))
@@ -56,7 +50,16 @@ LAST_TARGET = (("inserts", "last_target_insert"), ("updates", "last_target_updat
 
 # A start is one INSERT that only happens when the parent (if any) exists; the closure rows are written
 # by the trigger of migration 0002 in the same statement.
-_START_COLUMNS = ("pipeline_id", "parent_id", "start_date", "date_recorded", "hour_recorded", "weekday_recorded", "watermark", "next_watermark")
+_START_COLUMNS = (
+    "pipeline_id",
+    "parent_id",
+    "start_date",
+    "date_recorded",
+    "hour_recorded",
+    "weekday_recorded",
+    "watermark",
+    "next_watermark",
+)
 _PARENT = bindparam("parent_id", type_=BigInteger)
 _START = (
     insert(pe)
@@ -72,7 +75,9 @@ _START = (
 
 def _last_target(column_name: str, counter: str):
     column = pipeline.c[column_name]
-    moves = and_(bindparam(f"moves_{counter}", type_=Boolean), or_(column.is_(None), column < bindparam("advance_end_date", type_=UTCDateTime)))
+    moves = and_(
+        bindparam(f"moves_{counter}", type_=Boolean), or_(column.is_(None), column < bindparam("advance_end_date", type_=UTCDateTime))
+    )
     return case((moves, bindparam("advance_end_date", type_=UTCDateTime)), else_=column)
 
 
@@ -91,7 +96,12 @@ _ADVANCE_PIPELINE = (
 @functools.lru_cache(maxsize=128)
 def _end_statement(columns: tuple[str, ...]):
     """UPDATE ... RETURNING for one combination of written columns (few combinations exist)."""
-    return update(pe).where(pe.c.id == bindparam("execution_id")).values({c: bindparam(c, type_=pe.c[c].type) for c in columns}).returning(*EXECUTION_COLUMNS)
+    return (
+        update(pe)
+        .where(pe.c.id == bindparam("execution_id"))
+        .values({c: bindparam(c, type_=pe.c[c].type) for c in columns})
+        .returning(*API_COLUMNS)
+    )
 
 
 # PostgreSQL ends in autocommit statements: read the start, then one statement (data-modifying CTE)
@@ -104,11 +114,7 @@ _LOCK_FOR_END = _READ_FOR_END.with_for_update()
 def _end_in_one_statement(columns: tuple[str, ...], advance: bool):
     """Update the execution only if total_rows is still what we read (the inputs of throughput), and
     advance the pipeline in the same statement when the end is successful."""
-    ended = (
-        _end_statement(columns)
-        .where(pe.c.total_rows.is_not_distinct_from(bindparam("seen_total_rows", type_=BigInteger)))
-        .cte("ended")
-    )
+    ended = _end_statement(columns).where(pe.c.total_rows.is_not_distinct_from(bindparam("seen_total_rows", type_=BigInteger))).cte("ended")
     statement = select(*ended.c)
     if advance:
         statement = statement.add_cte(_ADVANCE_PIPELINE.where(exists(select(ended.c.id))).cte("advanced"))
@@ -121,7 +127,7 @@ async def start(db: Database, body: StartExecution) -> int:
     parent_id = body.parent_id
     if parent_id is not None and not fits_int64(parent_id):
         raise NotFound(PARENT_NOT_FOUND)
-    start_date = body.start_date or utcnow()
+    start_date = body.start_date or CLOCK.now()
     values = {
         "pipeline_id": body.pipeline_id,
         "parent_id": parent_id,
@@ -152,7 +158,12 @@ async def end(db: Database, body: EndExecution):
             if current is not None:
                 values = _end_values(body, current)
                 statement = _end_in_one_statement(tuple(sorted(values)), body.completed_successfully)
-                parameters = {**values, **_advance_parameters(body, current), "execution_id": body.id, "seen_total_rows": current.total_rows}
+                parameters = {
+                    **values,
+                    **_advance_parameters(body, current),
+                    "execution_id": body.id,
+                    "seen_total_rows": current.total_rows,
+                }
                 ended = (await conn.execute(statement, parameters)).first()
                 if ended is not None:
                     return ended
@@ -171,10 +182,10 @@ def _end_values(body: EndExecution, current) -> dict[str, Any]:
     if current is None:
         raise NotFound(EXECUTION_NOT_FOUND)
     if body.end_date <= current.start_date:
-        raise BadRequest("end_date must be greater than start_date")
+        raise Invalid("end_date must be greater than start_date")
     recorded = body.recorded_values()
     duration = duration_seconds(current.start_date, body.end_date)
-    total_rows = recorded["total_rows"] if "total_rows" in recorded else current.total_rows
+    total_rows = recorded.get("total_rows", current.total_rows)
     values: dict[str, Any] = {
         **recorded,
         "end_date": body.end_date,
@@ -194,7 +205,7 @@ def _advance_parameters(body: EndExecution, current) -> dict[str, Any]:
 
 
 _SUBTREE = (
-    select(*EXECUTION_COLUMNS, closure.c.depth)
+    select(*API_COLUMNS, closure.c.depth)
     .join(closure, closure.c.child_execution_id == pe.c.id)
     .where(closure.c.parent_execution_id == bindparam("root", type_=BigInteger))
     .order_by(pe.c.id)
@@ -224,7 +235,7 @@ async def get_tree(db: Database, execution_id: int, max_depth: int | None) -> di
 
 async def list_executions(
     db: Database,
-    paging: ListParams,
+    paging: Page,
     *,
     pipeline_id: int | None = None,
     parent_id: int | None = None,
@@ -233,7 +244,7 @@ async def list_executions(
     until: dt.datetime | None = None,
     require_pipeline_id: int | None = None,
 ) -> list:
-    statement = select(*EXECUTION_COLUMNS)
+    statement = select(*API_COLUMNS)
     if pipeline_id is not None:
         statement = statement.where(id_equals(pe.c.pipeline_id, pipeline_id))
     if parent_id is not None:

@@ -95,3 +95,12 @@ Index(
     pipeline_execution_closure.c.child_execution_id,
     pipeline_execution_closure.c.depth,
 )
+
+# Columns exposed by the API, in contract order (date_recorded & co. stay internal).
+API_COLUMNS = (
+    pipeline_execution.c.id, pipeline_execution.c.parent_id, pipeline_execution.c.pipeline_id, pipeline_execution.c.start_date,
+    pipeline_execution.c.end_date, pipeline_execution.c.duration_seconds, pipeline_execution.c.completed_successfully,
+    pipeline_execution.c.inserts, pipeline_execution.c.updates, pipeline_execution.c.soft_deletes, pipeline_execution.c.total_rows,
+    pipeline_execution.c.watermark, pipeline_execution.c.next_watermark, pipeline_execution.c.execution_metadata,
+    pipeline_execution.c.anomaly_flags, pipeline_execution.c.throughput,
+)  # fmt: skip

@@ -2,8 +2,6 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import text
-
 from ..http import DB, JSON, api_router
 
 router = api_router(tags=["health"])
@@ -26,12 +24,8 @@ async def health():
 async def ready(db: DB):
     """Readiness: the database answers a trivial query within 2 seconds."""
 
-    async def probe():
-        async with db.read() as conn:
-            await conn.execute(text("SELECT 1"))
-
     try:
-        await asyncio.wait_for(probe(), READY_TIMEOUT_SECONDS)
+        await asyncio.wait_for(db.ping(), READY_TIMEOUT_SECONDS)
     except Exception as exc:  # any failure means "not ready"; the reason is reported
         reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         return JSON({"status": "unavailable", "database": "unreachable", "detail": reason}, status_code=503)

@@ -1,7 +1,9 @@
-"""Every background job, once: a function of the shared services and JSON-able keyword arguments.
+"""Every background job, declared once: what it runs, when, whether runs may overlap, whether it is a
+check, whether /jobs/status lists it. Both runners (embedded: runner.py, scale-out: scale_out.py) and
+the status endpoint read these declarations, so a job behaves the same everywhere.
 
-Both runners use this table, so a job behaves the same in `watcher serve` (embedded) and in
-`watcher worker` (Procrastinate). Adding a job is one function and one line in JOBS.
+Adding a job: write `async def my_job(s: Services, outbox: Outbox, **kwargs)` and add one `Job(...)`
+line to JOBS. Nothing else changes.
 """
 
 from __future__ import annotations
@@ -9,116 +11,113 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-import httpx
+from dataclasses import dataclass
+from typing import Any
 
 from ..alerts.delivery import deliver_due
-from ..alerts.service import prune_alerts
-from ..core.datetimes import utcnow
-from ..db.engine import Database
-from ..monitoring.anomalies import detect
-from ..monitoring.anomaly_jobs import sweep
+from ..alerts.service import Outbox, prune_alerts
+from ..anomalies.detection import detect, pending_detection
 from ..monitoring.check_runs import record_check_run
 from ..monitoring.freshness import run_freshness
-from ..monitoring.rule_index import RuleIndex
 from ..monitoring.timeliness import run_timeliness
+from ..services import Services
 from ..settings import Settings
-from .status import queue_health_check
+from . import queue_health
+
+SWEEP_WINDOW = dt.timedelta(days=1)
 
 
-class Queue(Protocol):
-    """Where jobs are sent: the embedded runner, or Procrastinate's job table in scale-out mode."""
-
-    def enqueue(self, name: str, **kwargs: Any) -> None: ...
-
-
-@dataclass
-class Services:
-    """What jobs (and the HTTP layer) share in one process."""
-
-    db: Database
-    settings: Settings
-    webhook_client: httpx.AsyncClient
-    clock: Callable[[], dt.datetime] = utcnow
-    rule_index: RuleIndex = field(default_factory=RuleIndex)
-    jobs: Any = None  # the Queue (and, in `watcher serve`, the runner that also runs jobs now)
+@dataclass(frozen=True)
+class Job:
+    name: str
+    run: Callable[..., Awaitable[Any]]  # (services, outbox, **kwargs)
+    cron: Callable[[Settings], str] | None = None  # the setting holding its 5-field cron; empty disables
+    every_seconds: int | None = None  # or a fixed period
+    serial: bool = True  # runs never overlap, and identical queued runs are merged
+    check: str | None = None  # a check: each run is logged and stamped in check_run under this name
+    in_status: bool = False  # listed in GET /jobs/status
+    every_process: bool = False  # periodic in every process (API replicas too), not once per deployment
 
 
-async def freshness_check(s: Services) -> dict:
-    return await run_freshness(s.db, s.settings, s.clock())
+async def freshness_check(s: Services, outbox: Outbox) -> dict:
+    return await run_freshness(s.db, s.settings, s.clock.now(), outbox)
 
 
-async def timeliness_check(s: Services, lookback_minutes: int | None = None) -> dict:
-    return await run_timeliness(s.db, s.settings, s.clock(), lookback_minutes or s.settings.timeliness_check_lookback_minutes)
+async def timeliness_check(s: Services, outbox: Outbox, lookback_minutes: int | None = None) -> dict:
+    lookback = lookback_minutes or s.settings.timeliness_check_lookback_minutes
+    return await run_timeliness(s.db, s.settings, s.clock.now(), lookback, outbox)
 
 
-async def detect_anomalies(s: Services, execution_id: int) -> dict:
-    return await detect(s.db, s.settings, execution_id, s.clock())
+async def queue_health_check(s: Services, outbox: Outbox) -> dict:
+    return await queue_health.queue_health_check(s, outbox, SHOWN_IN_STATUS)
 
 
-async def deliver_alert(s: Services) -> Any:
+async def detect_anomalies(s: Services, outbox: Outbox, execution_id: int) -> dict:
+    return await detect(s.db, s.settings, execution_id, s.clock.now(), outbox)
+
+
+async def deliver_alert(s: Services, outbox: Outbox) -> int:
     return await deliver_due(s.db, s.settings, s.webhook_client)
 
 
-async def anomaly_sweep(s: Services) -> int:
-    return await sweep(s)
+async def anomaly_sweep(s: Services, outbox: Outbox) -> int:
+    """Queue detection for every recent successful end not yet checked (its trigger was lost)."""
+    await s.rule_index.refresh(s.db)
+    if not s.rule_index.pipelines:
+        return 0
+    async with s.db.read() as conn:
+        since = s.clock.now() - SWEEP_WINDOW
+        pending = (await conn.execute(pending_detection(list(s.rule_index.pipelines), since))).all()
+    for execution in pending:
+        s.jobs.enqueue("detect_anomalies", execution_id=execution.id)
+    return len(pending)
 
 
-async def prune_alert_history(s: Services) -> int:
-    return await prune_alerts(s.db, s.settings, s.clock())
+async def prune_alert_history(s: Services, outbox: Outbox) -> int:
+    return await prune_alerts(s.db, s.settings, s.clock.now())
 
 
-async def queue_health(s: Services) -> dict:
-    return await queue_health_check(s)
-
-
-async def refresh_rule_index(s: Services) -> None:
+async def refresh_rule_index(s: Services, outbox: Outbox) -> None:
     await s.rule_index.refresh(s.db)
 
 
-JOBS: dict[str, Callable[..., Awaitable[Any]]] = {
-    "freshness_check": freshness_check,
-    "timeliness_check": timeliness_check,
-    "queue_health_check": queue_health,
-    "detect_anomalies": detect_anomalies,
-    "deliver_alert": deliver_alert,
-    "anomaly_sweep": anomaly_sweep,
-    "prune_alerts": prune_alert_history,
-    "refresh_rule_index": refresh_rule_index,
+JOBS: dict[str, Job] = {
+    job.name: job
+    for job in (
+        Job("freshness_check", freshness_check, cron=lambda s: s.freshness_check_schedule, check="freshness", in_status=True),
+        Job("timeliness_check", timeliness_check, cron=lambda s: s.timeliness_check_schedule, check="timeliness", in_status=True),
+        Job("queue_health_check", queue_health_check, cron=lambda s: s.queue_health_check_schedule, check="queue_health"),
+        Job("detect_anomalies", detect_anomalies, serial=False, in_status=True),
+        Job("deliver_alert", deliver_alert, every_seconds=5, in_status=True),
+        Job("anomaly_sweep", anomaly_sweep, every_seconds=60, check="anomaly_sweep"),
+        Job("prune_alerts", prune_alert_history, every_seconds=3600, check="alert_pruning"),
+        Job("refresh_rule_index", refresh_rule_index, every_seconds=60, serial=False, every_process=True),
+    )
 }
 
-# Sweeps and periodic maintenance that are not cron-configurable: (job, seconds between runs).
-LOOPS = (("deliver_alert", 5), ("anomaly_sweep", 60), ("prune_alerts", 3600))
+SHOWN_IN_STATUS = tuple(name for name, job in JOBS.items() if job.in_status)
 
 
 def cron_schedules(settings: Settings) -> dict[str, str]:
-    """The cron-scheduled checks (contract §15, §16); an empty expression disables one."""
-    schedules = {
-        "freshness_check": settings.freshness_check_schedule,
-        "timeliness_check": settings.timeliness_check_schedule,
-        "queue_health_check": settings.queue_health_check_schedule,
-    }
+    """The cron-scheduled jobs (contract §15, §16) with their expressions; an empty setting disables one."""
+    schedules = {name: job.cron(settings) for name, job in JOBS.items() if job.cron is not None}
     return {name: expression for name, expression in schedules.items() if expression}
 
 
-# The jobs that are checks: each run is logged with its counts and stamped in check_run (for /metrics).
-CHECKS = {
-    "freshness_check": "freshness",
-    "timeliness_check": "timeliness",
-    "queue_health_check": "queue_health",
-    "anomaly_sweep": "anomaly_sweep",
-    "prune_alerts": "alert_pruning",
-}
+def periodic(every_process: bool) -> dict[str, int]:
+    """The fixed-period jobs, with their periods: once per deployment, or in every process."""
+    return {name: job.every_seconds for name, job in JOBS.items() if job.every_seconds and job.every_process == every_process}
 
 
 async def run_job(s: Services, name: str, **kwargs: Any) -> Any:
-    """Run one job; a run that created alerts sends delivery on its way at once."""
+    """Run one job. A check is logged and stamped; alerts the run recorded are sent on their way once
+    its transactions have committed."""
+    job = JOBS[name]
+    outbox = Outbox()
     started = time.perf_counter()
-    result = await JOBS[name](s, **kwargs)
-    if name in CHECKS:
-        await record_check_run(s.db, CHECKS[name], s.clock(), time.perf_counter() - started, result)
-    if isinstance(result, dict) and result.get("alerts_created"):
+    result = await job.run(s, outbox, **kwargs)
+    if job.check is not None:
+        await record_check_run(s.db, job.check, s.clock.now(), time.perf_counter() - started, result)
+    if outbox.recorded:
         s.jobs.enqueue("deliver_alert")
     return result

@@ -16,12 +16,13 @@ from typing import Any
 
 from sqlalchemy import update
 
-from ..core.datetimes import utcnow
+from ..core.clock import CLOCK
+from ..core.cron import next_fire, parse_cron
+from ..core.errors import DomainError
 from ..db.engine import Database
 from ..db.upsert import insert_ignoring_conflicts
-from ..errors import ApiError
-from .registry import Services, run_job
-from .schedule import next_fire, parse_cron
+from ..services import Services
+from .registry import JOBS, cron_schedules, periodic, run_job
 from .tables import periodic_run
 
 log = logging.getLogger("watcher.jobs")
@@ -33,17 +34,28 @@ async def claim_tick(db: Database, job: str, scheduled_for: dt.datetime) -> bool
     """True for exactly one process per (job, tick): the first to insert the claim row."""
     async with db.write() as conn:
         statement = insert_ignoring_conflicts(conn, periodic_run, ["job", "scheduled_for"]).values(
-            job=job, scheduled_for=scheduled_for, started_at=utcnow()
+            job=job, scheduled_for=scheduled_for, started_at=CLOCK.now()
         )
         return (await conn.execute(statement)).rowcount == 1
 
 
+# Runs of a job declared serial=False that may go on at once in one process (each holds a connection).
+PARALLEL_RUNS = 4
+
+
+def _wall_clock() -> dt.datetime:
+    """Cron ticks follow real time (the asyncio sleeps between them do), even while tests stop CLOCK."""
+    return dt.datetime.now(dt.UTC)
+
+
 class JobRunner:
-    """Runs jobs inside this process; runs of one job never overlap."""
+    """Runs jobs inside this process; runs of a serial job never overlap."""
 
     def __init__(self, services: Services):
         self.services = services
-        self._locks: dict[str, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
+        self._locks: dict[str, asyncio.Semaphore] = {
+            name: asyncio.Semaphore(1 if job.serial else PARALLEL_RUNS) for name, job in JOBS.items()
+        }
         self._tasks: set[asyncio.Task] = set()  # job runs
         self._timers: set[asyncio.Task] = set()  # the loops that start them
         self.pending: dict[str, int] = collections.Counter()
@@ -65,7 +77,7 @@ class JobRunner:
                 return await run_job(self.services, name, **kwargs)
             except Exception as exc:
                 # a `?wait=true` request's own error (an unknown execution: 404) is the client's, not a job failure
-                if _queued or not isinstance(exc, ApiError):
+                if _queued or not isinstance(exc, DomainError):
                     self._failures[name].append(time.monotonic())
                 raise
             finally:
@@ -88,10 +100,15 @@ class JobRunner:
         except Exception:  # a failing job must not take the server down; the next tick or sweep retries
             log.exception("job %s failed", name)
 
-    def start(self, schedules: dict[str, str], loops: tuple[tuple[str, float], ...]) -> None:
-        for name, expression in schedules.items():
-            self._spawn(self._tick_loop(name, expression), self._timers)
-        for name, every_seconds in loops:
+    def start(self, deployment_jobs: bool = True) -> None:
+        """Start the periodic jobs of this process: with `deployment_jobs`, the cron checks and sweeps
+        (embedded mode); always, those declared to run in every process."""
+        if deployment_jobs:
+            for name, expression in cron_schedules(self.services.settings).items():
+                self._spawn(self._tick_loop(name, expression), self._timers)
+        for name, every_seconds in periodic(every_process=False).items() if deployment_jobs else ():
+            self._spawn(self._every(name, every_seconds), self._timers)
+        for name, every_seconds in periodic(every_process=True).items():
             self._spawn(self._every(name, every_seconds), self._timers)
 
     def _spawn(self, coroutine, tasks: set[asyncio.Task] | None = None) -> None:
@@ -103,14 +120,21 @@ class JobRunner:
     async def _tick_loop(self, name: str, expression: str) -> None:
         trigger = parse_cron(expression)
         while True:
-            tick = next_fire(trigger, utcnow())
-            await asyncio.sleep(max(0.0, (tick - utcnow()).total_seconds()))
-            try:
-                if await claim_tick(self.services.db, name, tick):
-                    self.pending[name] += 1
-                    self._spawn(self._run_tick(name, tick))
-            except Exception:
-                log.exception("could not claim tick %s of %s", tick, name)
+            tick = next_fire(trigger, _wall_clock())
+            await asyncio.sleep(max(0.0, (tick - _wall_clock()).total_seconds()))
+            await self.tick(name, tick)
+
+    async def tick(self, name: str, scheduled_for: dt.datetime) -> bool:
+        """The cron tick of `name` at `scheduled_for`: run in the background by the one process that
+        claims it first. Tests call it to drive a tick without waiting for the minute."""
+        try:
+            if await claim_tick(self.services.db, name, scheduled_for):
+                self.pending[name] += 1
+                self._spawn(self._run_tick(name, scheduled_for))
+                return True
+        except Exception:
+            log.exception("could not claim tick %s of %s", scheduled_for, name)
+        return False
 
     async def _run_tick(self, name: str, tick: dt.datetime) -> None:
         """The job, then its outcome written on the tick's claim row."""
@@ -125,7 +149,7 @@ class JobRunner:
                 await conn.execute(
                     update(periodic_run)
                     .where(periodic_run.c.job == name, periodic_run.c.scheduled_for == tick)
-                    .values(finished_at=utcnow(), outcome=summary)
+                    .values(finished_at=CLOCK.now(), outcome=summary)
                 )
 
     async def _every(self, name: str, every_seconds: float) -> None:

@@ -17,14 +17,13 @@ from typing import Any
 import procrastinate
 from sqlalchemy.engine import make_url
 
+from ..core.clock import CLOCK
+from ..services import Services
 from ..settings import Settings
-from .registry import JOBS, LOOPS, Services, cron_schedules, run_job
+from .registry import JOBS, cron_schedules, periodic, run_job
 
 log = logging.getLogger("watcher.jobs")
 
-# Jobs whose runs must not overlap (Procrastinate `lock`) and whose duplicates may be merged while
-# one is still waiting (`queueing_lock`): a second queued freshness check would do the same work.
-SERIAL = ("freshness_check", "timeliness_check", "queue_health_check", "deliver_alert", "anomaly_sweep", "prune_alerts")
 SUCCEEDED_JOB_RETENTION_HOURS = 1
 FAILED_JOB_RETENTION_HOURS = 7 * 24
 STALLED_SECONDS = 60  # workers beat every 10 s
@@ -50,13 +49,14 @@ def build_app(settings: Settings, services: Services | None = None, schedules: b
     defers jobs: an API replica. `connections` caps its psycopg pool."""
     connector = procrastinate.PsycopgConnector(conninfo=conninfo(settings.database_url), min_size=1, max_size=connections)
     app = procrastinate.App(connector=connector)
-    periodic = {**cron_schedules(settings), **{name: every(seconds) for name, seconds in LOOPS}}
-    for name in JOBS:
-        task = app.task(name=name, lock=name if name in SERIAL else None, queueing_lock=name if name in SERIAL else None)(
-            _task_body(services, name)
-        )
-        if services is not None and schedules and name in periodic:
-            app.periodic(cron=periodic[name])(task)
+    # A serial job's runs never overlap (Procrastinate `lock`), and its duplicates are merged while one
+    # is still waiting (`queueing_lock`): a second queued freshness check would do the same work.
+    schedule = {**cron_schedules(settings), **{name: every(seconds) for name, seconds in periodic(every_process=False).items()}}
+    for name, job in JOBS.items():
+        serial = name if job.serial else None
+        task = app.task(name=name, lock=serial, queueing_lock=serial)(_task_body(services, name))
+        if services is not None and schedules and name in schedule:
+            app.periodic(cron=schedule[name])(task)
     if services is not None and schedules:
 
         @app.periodic(cron="0 * * * *")
@@ -146,7 +146,7 @@ class ProcrastinateQueue:
 
     async def snapshot(self) -> dict[str, dict[str, int]]:
         """Pending, running and recently failed jobs, as Procrastinate's tables say, for the whole cluster."""
-        since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=24)
+        since = CLOCK.now() - dt.timedelta(hours=24)
         async with self.app.connector.pool.connection() as conn:
             rows = await (
                 await conn.execute(

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, model_validator
 
 from ..core.fields import Id, JsonObject, Name, Part
-from ..http import render_row
+from ..core.rendering import render_row
 from ..pipelines.schemas import require_id_or_name
 
 

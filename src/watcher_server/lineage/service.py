@@ -8,15 +8,15 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..core.canonical import config_hash
-from ..core.datetimes import utcnow
+from ..core.clock import CLOCK
+from ..core.errors import NotFound
 from ..core.ids import fits_int32
 from ..db.engine import Database
 from ..db.filters import contains, id_equals
 from ..db.locks import exclusive
+from ..db.paging import Page
 from ..db.rows import patch_row, require_row
 from ..db.upsert import get_or_create, insert_ignoring_conflicts
-from ..errors import NotFound
-from ..http import ListParams
 from ..pipelines.service import PIPELINE_NOT_FOUND
 from ..pipelines.tables import pipeline, pipeline_type
 from . import graph
@@ -45,10 +45,10 @@ def _chunks(ids: list[int]):
 
 async def create_or_get_type(db: Database, body: AddressTypeCreate) -> tuple[int, bool]:
     async with db.write() as conn:
-        return await get_or_create(conn, address_type, {"name": body.name}, {"group_name": body.group_name, "created_at": utcnow()})
+        return await get_or_create(conn, address_type, {"name": body.name}, {"group_name": body.group_name, "created_at": CLOCK.now()})
 
 
-async def list_types(db: Database, paging: ListParams, group_name: str | None, name_contains: str | None) -> list:
+async def list_types(db: Database, paging: Page, group_name: str | None, name_contains: str | None) -> list:
     statement = select(address_type)
     if group_name is not None:
         statement = statement.where(address_type.c.group_name == group_name)
@@ -94,15 +94,15 @@ async def upsert_address(conn: AsyncConnection, body: AddressCreate) -> tuple[in
         if found is not None and found.input_hash == new_hash:
             return found.id, False
         type_id, _ = await get_or_create(
-            conn, address_type, {"name": body.address_type_name}, {"group_name": body.address_type_group_name, "created_at": utcnow()}
+            conn, address_type, {"name": body.address_type_name}, {"group_name": body.address_type_group_name, "created_at": CLOCK.now()}
         )
         values = {k: v for k, v in fields.items() if k in (*ADDRESS_PARTS, "address_metadata")}
         values.update(parsed_parts(body.name, body.address_type_group_name))
         values.update(address_type_id=type_id, input_hash=new_hash)
         if found is not None:
-            await conn.execute(update(address).where(address.c.id == found.id).values(**values, updated_at=utcnow()))
+            await conn.execute(update(address).where(address.c.id == found.id).values(**values, updated_at=CLOCK.now()))
             return found.id, False
-        statement = insert_ignoring_conflicts(conn, address, ["name"]).values(name=body.name, created_at=utcnow(), **values)
+        statement = insert_ignoring_conflicts(conn, address, ["name"]).values(name=body.name, created_at=CLOCK.now(), **values)
         created = (await conn.execute(statement.returning(address.c.id))).scalar()
         if created is not None:
             return created, True
@@ -110,7 +110,7 @@ async def upsert_address(conn: AsyncConnection, body: AddressCreate) -> tuple[in
     raise RuntimeError("address create-or-get did not converge")  # pragma: no cover
 
 
-async def list_addresses(db: Database, paging: ListParams, address_type_id: int | None, name_contains: str | None) -> list:
+async def list_addresses(db: Database, paging: Page, address_type_id: int | None, name_contains: str | None) -> list:
     statement = select(address)
     if address_type_id is not None:
         statement = statement.where(id_equals(address.c.address_type_id, address_type_id))
@@ -119,7 +119,7 @@ async def list_addresses(db: Database, paging: ListParams, address_type_id: int 
     return await paging.fetch(db, statement, address.c.id)
 
 
-async def list_address_names(db: Database, paging: ListParams) -> list:
+async def list_address_names(db: Database, paging: Page) -> list:
     return await paging.fetch(db, select(address.c.id, address.c.name), address.c.id)
 
 
@@ -191,7 +191,7 @@ async def _require_address(conn: AsyncConnection, address_id: int) -> None:
     await require_row(conn, address, address_id, ADDRESS_NOT_FOUND, columns=(address.c.id,))
 
 
-async def related(db: Database, address_id: int, direction: str, max_depth: int | None, paging: ListParams) -> list[dict[str, Any]]:
+async def related(db: Database, address_id: int, direction: str, max_depth: int | None, paging: Page) -> list[dict[str, Any]]:
     """GET /address/{id}/downstream and /upstream (§9.3)."""
     async with db.read() as conn:
         await _require_address(conn, address_id)
@@ -285,7 +285,9 @@ async def lineage_graph(db: Database, source_address_id: int, max_depth: int | N
                 "target_address_id": e.target_address_id,
                 # a direct edge is its own shortest path; a self-edge is the address itself
                 "depth": 0 if e.source_address_id == e.target_address_id else 1,
-                "lineage_path": [e.source_address_id] if e.source_address_id == e.target_address_id else [e.source_address_id, e.target_address_id],
+                "lineage_path": [e.source_address_id]
+                if e.source_address_id == e.target_address_id
+                else [e.source_address_id, e.target_address_id],
                 "pipeline_id": e.pipeline_id,
                 "pipeline_name": e.pipeline_name,
                 "pipeline_type_name": e.pipeline_type_name,

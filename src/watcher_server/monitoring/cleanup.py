@@ -9,13 +9,13 @@ from collections.abc import Callable
 
 from sqlalchemy import and_, delete, func, select
 
+from ..anomalies.tables import anomaly_detection_result
 from ..db.engine import Database
 from ..db.locks import exclusive
 from ..executions.tables import pipeline_execution as pe
 from ..executions.tables import pipeline_execution_closure as closure
 from .check_runs import record_check_run
 from .tables import (
-    anomaly_detection_result,
     freshness_pipeline_log,
     timeliness_pipeline_execution_log,
 )
@@ -32,8 +32,8 @@ KEYS = (
 
 def cutoff_for(now: dt.datetime, retention_days: int) -> dt.datetime:
     """The UTC midnight that begins (today, UTC) minus retention_days days."""
-    today = now.astimezone(dt.timezone.utc).date()
-    return dt.datetime.combine(today - dt.timedelta(days=retention_days), dt.time(), dt.timezone.utc)
+    today = now.astimezone(dt.UTC).date()
+    return dt.datetime.combine(today - dt.timedelta(days=retention_days), dt.time(), dt.UTC)
 
 
 async def count_old_executions(db: Database, cutoff: dt.datetime) -> int:
@@ -87,7 +87,11 @@ async def cleanup(
     while True:  # resolved freshness incidents; open ones are never deleted
         async with db.write() as conn:
             log = freshness_pipeline_log
-            ids = (await conn.execute(select(log.c.id).where(log.c.resolved_at <= cutoff).order_by(log.c.id).limit(batch_size))).scalars().all()
+            ids = (
+                (await conn.execute(select(log.c.id).where(log.c.resolved_at <= cutoff).order_by(log.c.id).limit(batch_size)))
+                .scalars()
+                .all()
+            )
             if not ids:
                 break
             totals["total_freshness_pipeline_logs_deleted"] += await _delete(conn, log, log.c.id.in_(ids))

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, case, insert, or_, select, type_coerce, update
 
 from ..alerts import texts
-from ..alerts.service import record_alert
+from ..alerts.service import Outbox, record_alert
 from ..core.dateparts import add_dateparts
 from ..core.datetimes import format_datetime
 from ..db.engine import Database
@@ -43,8 +43,15 @@ def _evaluation(dialect: str, skip_inactive: bool):
     )
     return (
         select(
-            pipeline.c.id, pipeline.c.name, case((monitored, number)), datepart, own, last_dml,
-            log.c.id, log.c.last_dml_timestamp, log.c.deadline,
+            pipeline.c.id,
+            pipeline.c.name,
+            case((monitored, number)),
+            datepart,
+            own,
+            last_dml,
+            log.c.id,
+            log.c.last_dml_timestamp,
+            log.c.deadline,
         )  # fmt: skip
         .join(pipeline_type, pipeline_type.c.id == pipeline.c.pipeline_type_id)
         .outerjoin(log, and_(log.c.pipeline_id == pipeline.c.id, log.c.resolved_at.is_(None)))
@@ -65,7 +72,7 @@ CHUNK = 5000  # ids per IN list: well under SQLite's bound-parameter limit
 LAST_FRESHNESS_RUN = select(check_run.c.last_run_at).where(check_run.c.check_name == "freshness").scalar_subquery()
 
 
-async def run_freshness(db: Database, settings: Settings, now: dt.datetime) -> dict[str, Any]:
+async def run_freshness(db: Database, settings: Settings, now: dt.datetime, outbox: Outbox) -> dict[str, Any]:
     """Evaluate every pipeline at once, update incidents, and write at most two alerts."""
     async with db.write() as conn:
         await exclusive(conn, "freshness")
@@ -122,7 +129,7 @@ async def run_freshness(db: Database, settings: Settings, now: dt.datetime) -> d
         alerts_created = 0
         if opened:
             await record_alert(
-                conn, settings, now, kind="freshness", event="opened", level="warning", title=TITLE,
+                conn, settings, now, outbox, kind="freshness", event="opened", level="warning", title=TITLE,
                 message=f"Pipeline Freshness Check - {len(opened)} NEW pipeline(s) overdue",
                 details={
                     "Failed Pipelines": texts.lines(
@@ -138,7 +145,7 @@ async def run_freshness(db: Database, settings: Settings, now: dt.datetime) -> d
             alerts_created += 1
         if fresh:
             await record_alert(
-                conn, settings, now, kind="freshness", event="recovered", level="success", title=TITLE,
+                conn, settings, now, outbox, kind="freshness", event="recovered", level="success", title=TITLE,
                 message=f"Pipeline Freshness Check - {len(fresh)} pipeline(s) recovered",
                 details={
                     "Recovered Pipelines": texts.lines(
@@ -164,6 +171,4 @@ async def run_freshness(db: Database, settings: Settings, now: dt.datetime) -> d
 async def _resolve(conn, incident_ids: list[int], resolution: str, now: dt.datetime) -> None:
     for start in range(0, len(incident_ids), CHUNK):
         chunk = incident_ids[start : start + CHUNK]
-        await conn.execute(
-            update(log).where(log.c.id.in_(chunk)).values(resolved_at=now, resolution=resolution, last_evaluated_at=now)
-        )
+        await conn.execute(update(log).where(log.c.id.in_(chunk)).values(resolved_at=now, resolution=resolution, last_evaluated_at=now))

@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, and_, any_, bindparam, case, cast, func, inse
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from ..alerts import texts
-from ..alerts.service import record_alert
+from ..alerts.service import Outbox, record_alert
 from ..core.dateparts import SHORTEST_SECONDS, add_dateparts
 from ..core.datetimes import format_datetime
 from ..db.engine import Database
@@ -42,7 +42,9 @@ def _candidates(dialect: str, since: dt.datetime, open_ids: list[int], skip_inac
     number, datepart, own = effective_config_columns(
         pipeline.c.timeliness_number, pipeline.c.timeliness_datepart, pipeline_type.c.timeliness_number, pipeline_type.c.timeliness_datepart
     )
-    is_eligible = eligible_condition(pipeline.c.mute_timeliness_check, pipeline_type.c.mute_timeliness_check, pipeline.c.active, skip_inactive)
+    is_eligible = eligible_condition(
+        pipeline.c.mute_timeliness_check, pipeline_type.c.mute_timeliness_check, pipeline.c.active, skip_inactive
+    )
     shortest = case(*((datepart == part, seconds) for part, seconds in SHORTEST_SECONDS.items()))
     on_time = and_(
         is_eligible,
@@ -80,7 +82,7 @@ _RESOLVE = (
 )
 
 
-async def run_timeliness(db: Database, settings: Settings, now: dt.datetime, lookback_minutes: int) -> dict[str, Any]:
+async def run_timeliness(db: Database, settings: Settings, now: dt.datetime, lookback_minutes: int, outbox: Outbox) -> dict[str, Any]:
     since = now - dt.timedelta(minutes=lookback_minutes)
     async with db.write() as conn:
         await exclusive(conn, "timeliness")
@@ -130,7 +132,7 @@ async def run_timeliness(db: Database, settings: Settings, now: dt.datetime, loo
             await conn.execute(insert(log), new_logs)
         if resolutions:
             await conn.execute(_RESOLVE, resolutions)
-        alerts_created = await _alert(conn, settings, now, overdue, failed, recovered)
+        alerts_created = await _alert(conn, settings, now, outbox, overdue, failed, recovered)
     return {
         "status": "warning" if overdue or failed else "success",
         "check": "timeliness",
@@ -180,7 +182,7 @@ def _log_row(row, status, duration, config, now, *, resolved: bool, deadline=Non
     }
 
 
-async def _alert(conn, settings: Settings, now: dt.datetime, overdue, failed, recovered) -> int:
+async def _alert(conn, settings: Settings, now: dt.datetime, outbox: Outbox, overdue, failed, recovered) -> int:
     created = 0
     new_overdue = [item for item in overdue if item[5]]
     if new_overdue:
@@ -191,7 +193,7 @@ async def _alert(conn, settings: Settings, now: dt.datetime, overdue, failed, re
             for row, status, duration, config, _, _ in new_overdue
         ]
         await record_alert(
-            conn, settings, now, kind="timeliness", event="opened", level="warning", title=TITLE,
+            conn, settings, now, outbox, kind="timeliness", event="opened", level="warning", title=TITLE,
             message=f"Pipeline Execution Timeliness Check - {len(new_overdue)} new execution(s) overdue",
             details={"Failed Executions": texts.lines(items)},
             pipeline_ids=[row.pipeline_id for row, *_ in new_overdue], execution_ids=[row.id for row, *_ in new_overdue],
@@ -201,7 +203,7 @@ async def _alert(conn, settings: Settings, now: dt.datetime, overdue, failed, re
     if new_failed:
         items = [f"Pipeline '{row.name}' (Execution ID: {row.id}): failed at {format_datetime(row.end_date)}" for row in new_failed]
         await record_alert(
-            conn, settings, now, kind="execution_failure", event="failed", level="error", title="Pipeline Execution Failure",
+            conn, settings, now, outbox, kind="execution_failure", event="failed", level="error", title="Pipeline Execution Failure",
             message=f"Pipeline Execution Failure Check - {len(new_failed)} execution(s) failed",
             details={"Failed Executions": texts.lines(items)},
             pipeline_ids=[row.pipeline_id for row in new_failed], execution_ids=[row.id for row in new_failed],
@@ -211,11 +213,12 @@ async def _alert(conn, settings: Settings, now: dt.datetime, overdue, failed, re
         items = [
             f"Pipeline '{row.name}' (Execution ID: {row.id}): finished ({final}) after "
             f"{texts.duration_in(row.duration_seconds or 0, row.logged_datepart or 'second')}"
-            if row.logged_datepart else f"Pipeline '{row.name}' (Execution ID: {row.id}): finished ({final})"
+            if row.logged_datepart
+            else f"Pipeline '{row.name}' (Execution ID: {row.id}): finished ({final})"
             for row, final in recovered
         ]
         await record_alert(
-            conn, settings, now, kind="timeliness", event="recovered", level="success", title=TITLE,
+            conn, settings, now, outbox, kind="timeliness", event="recovered", level="success", title=TITLE,
             message=f"Pipeline Execution Timeliness Check - {len(recovered)} overdue execution(s) finished",
             details={"Recovered Executions": texts.lines(items)},
             pipeline_ids=[row.pipeline_id for row, _ in recovered], execution_ids=[row.id for row, _ in recovered],

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi import Request
-
-from ..http import DB, JSON, NameContains, Paging, api_router
+from ..http import DB, JSON, NameContains, Paging, ServicesDep, api_router
+from ..jobs import triggers
 from . import service
 from .schemas import (
     IdResponse,
@@ -20,9 +19,13 @@ from .schemas import (
 router = api_router()
 
 
-
-@router.post("/pipeline_type", tags=["pipeline types"], response_model=IdResponse, status_code=201,
-             responses={200: {"model": IdResponse, "description": "The type already existed (unchanged)."}})
+@router.post(
+    "/pipeline_type",
+    tags=["pipeline types"],
+    response_model=IdResponse,
+    status_code=201,
+    responses={200: {"model": IdResponse, "description": "The type already existed (unchanged)."}},
+)
 async def create_pipeline_type(body: PipelineTypeCreate, db: DB):
     """Create-or-get a pipeline type by name: 201 when created, 200 when it already existed."""
     type_id, created = await service.create_or_get_type(db, body)
@@ -46,18 +49,21 @@ async def patch_pipeline_type(body: PipelineTypeUpdate, db: DB):
     return JSON(render_pipeline_type(await service.patch_type(db, body)))
 
 
-@router.post("/pipeline", tags=["pipelines"], response_model=PipelineCreated, status_code=201,
-             responses={200: {"model": PipelineCreated, "description": "The pipeline already existed."}})
-async def create_pipeline(body: PipelineCreate, db: DB, request: Request):
+@router.post(
+    "/pipeline",
+    tags=["pipelines"],
+    response_model=PipelineCreated,
+    status_code=201,
+    responses={200: {"model": PipelineCreated, "description": "The pipeline already existed."}},
+)
+async def create_pipeline(body: PipelineCreate, s: ServicesDep):
     """Create-or-get a pipeline and sync its configuration (hash-based change detection).
 
     The pipeline type is created when missing. `watermark` in the answer is the stored watermark
     when this request carried a non-null `next_watermark`, otherwise null.
     """
-    auto_rules = request.app.state.settings.auto_create_anomaly_detection_rules
-    response, created = await service.create_or_get_pipeline(db, body, with_default_rules=auto_rules)
-    if created and auto_rules:
-        await request.app.state.rule_index.refresh(db)
+    response, created = await service.create_or_get_pipeline(s.db, s.settings, body)
+    await triggers.pipeline_saved(s, created)
     return JSON(response, status_code=201 if created else 200)
 
 

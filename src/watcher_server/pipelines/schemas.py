@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, model_validator
 
 from ..core.fields import DatePartValue, Id, Int32Positive, JsonObject, Name, Watermark
-from ..http import render_row
+from ..core.rendering import render_row
 
 MONITORING_FIELDS = (
     "freshness_number",

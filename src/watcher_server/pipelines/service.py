@@ -7,14 +7,16 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..anomalies.tables import anomaly_detection_rule
+from ..anomalies.vocabulary import METRICS
 from ..core.canonical import config_hash
-from ..core.datetimes import utcnow
+from ..core.clock import CLOCK
 from ..db.engine import Database
 from ..db.filters import contains, id_equals
+from ..db.paging import Page
 from ..db.rows import patch_row, require_row
 from ..db.upsert import get_or_create, insert_ignoring_conflicts
-from ..http import ListParams
-from ..monitoring.tables import METRICS, anomaly_detection_rule
+from ..settings import Settings
 from .schemas import (
     PipelineCreate,
     PipelineTypeCreate,
@@ -33,15 +35,15 @@ TYPE_NOT_FOUND = "Pipeline Type Not Found"
 async def create_or_get_type(db: Database, body: PipelineTypeCreate) -> tuple[int, bool]:
     values = body.model_dump(exclude={"name"})
     async with db.write() as conn:
-        return await get_or_create(conn, pipeline_type, {"name": body.name}, {**values, "created_at": utcnow()})
+        return await get_or_create(conn, pipeline_type, {"name": body.name}, {**values, "created_at": CLOCK.now()})
 
 
 async def _type_id_for_name(conn: AsyncConnection, name: str) -> int:
-    type_id, _ = await get_or_create(conn, pipeline_type, {"name": name}, {"created_at": utcnow()})
+    type_id, _ = await get_or_create(conn, pipeline_type, {"name": name}, {"created_at": CLOCK.now()})
     return type_id
 
 
-async def list_types(db: Database, paging: ListParams, name_contains: str | None) -> list:
+async def list_types(db: Database, paging: Page, name_contains: str | None) -> list:
     statement = select(pipeline_type)
     if name_contains is not None:
         statement = statement.where(contains(pipeline_type.c.name, name_contains))
@@ -66,8 +68,9 @@ def _created_response(row_id: int) -> dict[str, Any]:
     return {"id": row_id, "active": True, "load_lineage": True, "watermark": None}
 
 
-async def create_or_get_pipeline(db: Database, body: PipelineCreate, with_default_rules: bool = False) -> tuple[dict[str, Any], bool]:
-    """Create-or-get with configuration sync (contract §6.1). Returns (response, created)."""
+async def create_or_get_pipeline(db: Database, settings: Settings, body: PipelineCreate) -> tuple[dict[str, Any], bool]:
+    """Create-or-get with configuration sync (contract §6.1); a new pipeline gets one rule per metric
+    when WATCHER_AUTO_CREATE_ANOMALY_DETECTION_RULES is on. Returns (response, created)."""
     config = body.hashed_fields()
     new_hash = config_hash(config)
     next_watermark = body.next_watermark
@@ -85,7 +88,7 @@ async def create_or_get_pipeline(db: Database, body: PipelineCreate, with_defaul
                 return _found_response(found, next_watermark), False
             created_id = await _insert_pipeline(conn, body, config, new_hash)
             if created_id is not None:
-                if with_default_rules:
+                if settings.auto_create_anomaly_detection_rules:
                     await _insert_default_rules(conn, created_id)
                 return _created_response(created_id), True
             # Another client created it between our lookup and insert: treat it as found.
@@ -129,7 +132,7 @@ async def _apply_configuration(conn: AsyncConnection, pipeline_id: int, config: 
     values = {k: v for k, v in config.items() if k != "pipeline_type_name"}
     values["pipeline_type_id"] = await _type_id_for_name(conn, config["pipeline_type_name"])
     values["input_hash"] = new_hash
-    values["updated_at"] = utcnow()
+    values["updated_at"] = CLOCK.now()
     await conn.execute(update(pipeline).where(pipeline.c.id == pipeline_id).values(**values))
 
 
@@ -139,7 +142,7 @@ async def _insert_pipeline(conn: AsyncConnection, body: PipelineCreate, config: 
         pipeline_type_id=await _type_id_for_name(conn, body.pipeline_type_name),
         next_watermark=body.next_watermark,
         input_hash=new_hash,
-        created_at=utcnow(),
+        created_at=CLOCK.now(),
     )
     statement = insert_ignoring_conflicts(conn, pipeline, ["name"]).values(**values).returning(pipeline.c.id)
     return (await conn.execute(statement)).scalar()
@@ -147,13 +150,13 @@ async def _insert_pipeline(conn: AsyncConnection, body: PipelineCreate, config: 
 
 async def _insert_default_rules(conn: AsyncConnection, pipeline_id: int) -> None:
     """One active rule per metric with default parameters, in the creating transaction (§6.1, §13.1)."""
-    now = utcnow()
-    await conn.execute(insert(anomaly_detection_rule), [{"pipeline_id": pipeline_id, "metric_field": m, "created_at": now} for m in METRICS])
+    now = CLOCK.now()
+    await conn.execute(
+        insert(anomaly_detection_rule), [{"pipeline_id": pipeline_id, "metric_field": m, "created_at": now} for m in METRICS]
+    )
 
 
-async def list_pipelines(
-    db: Database, paging: ListParams, pipeline_type_id: int | None, active: bool | None, name_contains: str | None
-) -> list:
+async def list_pipelines(db: Database, paging: Page, pipeline_type_id: int | None, active: bool | None, name_contains: str | None) -> list:
     statement = select(pipeline)
     if pipeline_type_id is not None:
         statement = statement.where(id_equals(pipeline.c.pipeline_type_id, pipeline_type_id))

@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import pool, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from watcher_server.db.schema import load_all_tables
+from watcher_server.all_tables import load_all_tables
 from watcher_server.db.urls import async_url
 
 # Serialises concurrent `watcher serve` start-ups on one PostgreSQL database.

@@ -15,7 +15,22 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
-TABLES = ['address_type', 'alert', 'periodic_run', 'pipeline_type', 'address', 'alert_subject', 'pipeline', 'address_lineage', 'anomaly_detection_rule', 'freshness_pipeline_log', 'pipeline_execution', 'anomaly_detection_result', 'pipeline_execution_closure', 'timeliness_pipeline_execution_log']
+TABLES = [
+    "address_type",
+    "alert",
+    "periodic_run",
+    "pipeline_type",
+    "address",
+    "alert_subject",
+    "pipeline",
+    "address_lineage",
+    "anomaly_detection_rule",
+    "freshness_pipeline_log",
+    "pipeline_execution",
+    "anomaly_detection_result",
+    "pipeline_execution_closure",
+    "timeliness_pipeline_execution_log",
+]
 
 POSTGRESQL = [
     """

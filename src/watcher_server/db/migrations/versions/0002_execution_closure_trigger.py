@@ -55,6 +55,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DROP TRIGGER pipeline_execution_link_closure" + (" ON pipeline_execution" if op.get_bind().dialect.name == "postgresql" else ""))
+    op.execute(
+        "DROP TRIGGER pipeline_execution_link_closure" + (" ON pipeline_execution" if op.get_bind().dialect.name == "postgresql" else "")
+    )
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION pipeline_execution_link_closure()")

@@ -16,7 +16,9 @@ depends_on = None
 
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("CREATE TABLE check_run (check_name VARCHAR(50) NOT NULL, last_run_at TIMESTAMP WITH TIME ZONE, PRIMARY KEY (check_name))")
+        op.execute(
+            "CREATE TABLE check_run (check_name VARCHAR(50) NOT NULL, last_run_at TIMESTAMP WITH TIME ZONE, PRIMARY KEY (check_name))"
+        )
     else:
         op.execute("CREATE TABLE check_run (check_name VARCHAR(50) NOT NULL, last_run_at DATETIME, PRIMARY KEY (check_name))")
     op.execute(sa.text("INSERT INTO check_run (check_name) VALUES ('freshness')"))

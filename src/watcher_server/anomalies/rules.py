@@ -10,25 +10,26 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..core.datetimes import utcnow
+from ..core.clock import CLOCK
+from ..core.errors import Conflict, NotFound
 from ..core.fields import Id
 from ..core.ids import fits_int32
+from ..core.rendering import render_row
 from ..core.text import normalize
 from ..db.engine import Database
 from ..db.filters import id_equals
+from ..db.paging import Page
 from ..db.upsert import get_or_create
-from ..errors import Conflict, NotFound
-from ..http import ListParams, render_row
 from ..pipelines.service import require_pipeline
-from .tables import METRICS
 from .tables import anomaly_detection_rule as rule
+from .vocabulary import DIRECTIONS, METRICS, SEASONALITIES
 
 RULE_NOT_FOUND = "Anomaly detection rule not found"
 COLLISION = "Anomaly detection rule already exists for this pipeline and metric"
 
 Metric = Annotated[Literal[METRICS], BeforeValidator(normalize)]
-Direction = Annotated[Literal["both", "spike", "drop"], BeforeValidator(normalize)]
-Seasonality = Annotated[Literal["hour_of_day", "day_of_week", "none"], BeforeValidator(normalize)]
+Direction = Annotated[Literal[DIRECTIONS], BeforeValidator(normalize)]
+Seasonality = Annotated[Literal[SEASONALITIES], BeforeValidator(normalize)]
 ZThreshold = Annotated[float, Field(ge=1.0, le=10.0)]
 LookbackDays = Annotated[int, Field(ge=1, le=365)]
 MinimumExecutions = Annotated[int, Field(ge=5, le=1000)]
@@ -67,11 +68,11 @@ async def create_or_get(db: Database, body: RuleCreate) -> tuple[int, bool]:
     async with db.write() as conn:
         await require_pipeline(conn, body.pipeline_id)
         return await get_or_create(
-            conn, rule, {"pipeline_id": body.pipeline_id, "metric_field": body.metric_field}, {**values, "created_at": utcnow()}
+            conn, rule, {"pipeline_id": body.pipeline_id, "metric_field": body.metric_field}, {**values, "created_at": CLOCK.now()}
         )
 
 
-async def list_rules(db: Database, paging: ListParams, pipeline_id: int | None, metric_field: str | None, active: bool | None):
+async def list_rules(db: Database, paging: Page, pipeline_id: int | None, metric_field: str | None, active: bool | None):
     statement = select(rule)
     if pipeline_id is not None:
         statement = statement.where(id_equals(rule.c.pipeline_id, pipeline_id))
@@ -110,7 +111,9 @@ async def patch_rule(db: Database, body: RuleUpdate):
         if (await conn.execute(clash)).first() is not None:
             raise Conflict(COLLISION)
         try:
-            return (await conn.execute(update(rule).where(rule.c.id == body.id).values(**changes, updated_at=utcnow()).returning(rule))).one()
+            return (
+                await conn.execute(update(rule).where(rule.c.id == body.id).values(**changes, updated_at=CLOCK.now()).returning(rule))
+            ).one()
         except IntegrityError:
             raise Conflict(COLLISION) from None
 

@@ -17,4 +17,4 @@ def parse_cron(expression: str) -> CronTrigger:
 
 def next_fire(trigger: CronTrigger, after: dt.datetime) -> dt.datetime:
     """The first tick strictly after `after`."""
-    return trigger.get_next_fire_time(None, after + dt.timedelta(microseconds=1)).astimezone(dt.timezone.utc)
+    return trigger.get_next_fire_time(None, after + dt.timedelta(microseconds=1)).astimezone(dt.UTC)

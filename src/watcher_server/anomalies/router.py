@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Query, Request
+from fastapi import Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from ..core.fields import Id
-from ..http import DB, JSON, DatetimeQuery, Paging, api_router
+from ..http import DB, JSON, DatetimeQuery, Jobs, Paging, ServicesDep, api_router
+from ..jobs import triggers
 from ..pipelines.schemas import IdResponse
-from . import anomaly_rules
-from .anomalies import list_results, render_result, unflag
-from .anomaly_rules import Metric, RuleCreate, RuleUpdate, render_rule
+from . import rules
+from .detection import list_results, render_result, unflag
+from .rules import Metric, RuleCreate, RuleUpdate, render_rule
 
 router = api_router(tags=["anomalies"])
 
@@ -28,42 +29,45 @@ class UnflagRequest(BaseModel):
     metric_field: Annotated[list[Metric], Field(min_length=1)]
 
 
-@router.post("/anomaly_detection_rule", response_model=IdResponse, status_code=201,
-             responses={200: {"model": IdResponse, "description": "The rule already existed (unchanged)."}})
-async def create_rule(body: RuleCreate, request: Request, db: DB):
+@router.post(
+    "/anomaly_detection_rule",
+    response_model=IdResponse,
+    status_code=201,
+    responses={200: {"model": IdResponse, "description": "The rule already existed (unchanged)."}},
+)
+async def create_rule(body: RuleCreate, s: ServicesDep):
     """Create-or-get the rule of (pipeline_id, metric_field); other fields of an existing rule are ignored."""
-    rule_id, created = await anomaly_rules.create_or_get(db, body)
-    await request.app.state.rule_index.refresh(db)
+    rule_id, created = await rules.create_or_get(s.db, body)
+    await triggers.rules_changed(s)
     return JSON({"id": rule_id}, status_code=201 if created else 200)
 
 
 @router.get("/anomaly_detection_rule")
-async def list_rules(db: DB, paging: Paging, pipeline_id: int | None = None, metric_field: Metric | None = None, active: bool | None = None):
-    return JSON([render_rule(r) for r in await anomaly_rules.list_rules(db, paging, pipeline_id, metric_field, active)])
+async def list_rules(
+    db: DB, paging: Paging, pipeline_id: int | None = None, metric_field: Metric | None = None, active: bool | None = None
+):
+    return JSON([render_rule(r) for r in await rules.list_rules(db, paging, pipeline_id, metric_field, active)])
 
 
 @router.get("/anomaly_detection_rule/{id}")
 async def get_rule(id: int, db: DB):
-    return JSON(render_rule(await anomaly_rules.get_rule(db, id)))
+    return JSON(render_rule(await rules.get_rule(db, id)))
 
 
 @router.patch("/anomaly_detection_rule")
-async def patch_rule(body: RuleUpdate, request: Request, db: DB):
-    row = await anomaly_rules.patch_rule(db, body)
-    await request.app.state.rule_index.refresh(db)
+async def patch_rule(body: RuleUpdate, s: ServicesDep):
+    row = await rules.patch_rule(s.db, body)
+    await triggers.rules_changed(s)
     return JSON(render_rule(row))
 
 
 @router.post("/detect_anomalies")
-async def detect_anomalies(body: DetectRequest, request: Request, wait: Annotated[bool, Query()] = False):
+async def detect_anomalies(body: DetectRequest, jobs: Jobs, wait: Annotated[bool, Query()] = False):
     """Run detection for one execution (backfills); `?wait=true` answers with the outcome."""
-    jobs = request.app.state.jobs
     if not wait:
         jobs.enqueue("detect_anomalies", execution_id=body.pipeline_execution_id)
         return JSON({"status": "queued"})
-    outcome = await jobs.run_now("detect_anomalies", execution_id=body.pipeline_execution_id)
-    outcome.pop("alerts_created", None)
-    return JSON(outcome)
+    return JSON(await jobs.run_now("detect_anomalies", execution_id=body.pipeline_execution_id))
 
 
 @router.get("/anomaly_detection_result")

@@ -8,24 +8,25 @@ import math
 import statistics
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Select, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..alerts.service import record_alert
+from ..alerts.service import Outbox, record_alert
 from ..alerts.texts import lines
+from ..core.errors import NotFound
 from ..core.ids import fits_int64
+from ..core.rendering import render_row
 from ..db.engine import Database
 from ..db.filters import id_equals
 from ..db.locks import exclusive
-from ..errors import NotFound
+from ..db.paging import Page
+from ..executions.service import EXECUTION_NOT_FOUND
 from ..executions.tables import pipeline_execution as pe
-from ..http import ListParams, render_row
 from ..pipelines.tables import pipeline
 from ..settings import Settings
 from .tables import anomaly_detection_result as result
 from .tables import anomaly_detection_rule as rule
 
-EXECUTION_NOT_FOUND = "Pipeline execution not found"
 SEASON_COLUMN = {"hour_of_day": "hour_recorded", "day_of_week": "weekday_recorded"}
 
 
@@ -77,7 +78,18 @@ async def _baselines(conn: AsyncConnection, execution, rules, now: dt.datetime) 
     return baselines
 
 
-async def detect(db: Database, settings: Settings, execution_id: int, now: dt.datetime) -> dict[str, Any]:
+def pending_detection(pipelines: list[int], since: dt.datetime) -> Select:
+    """Successful executions of these pipelines, ended since `since`, whose detection has not run
+    (their trigger was lost, or is still queued): (id, end_date) by id."""
+    return (
+        select(pe.c.id, pe.c.end_date)
+        .where(pe.c.completed_successfully.is_(True), pe.c.anomaly_checked_at.is_(None))
+        .where(pe.c.end_date >= since, pe.c.pipeline_id.in_(pipelines))
+        .order_by(pe.c.id)
+    )
+
+
+async def detect(db: Database, settings: Settings, execution_id: int, now: dt.datetime, outbox: Outbox) -> dict[str, Any]:
     if not fits_int64(execution_id):
         raise NotFound(EXECUTION_NOT_FOUND)
     async with db.write() as conn:
@@ -88,7 +100,9 @@ async def detect(db: Database, settings: Settings, execution_id: int, now: dt.da
         base = {"pipeline_execution_id": execution.id, "pipeline_id": execution.pipeline_id, "anomalies": [], "skipped_rules": []}
         if execution.completed_successfully is not True:
             return {"status": "skipped", "reason": "execution is not a successfully completed execution", **base}
-        rules = (await conn.execute(select(rule).where(rule.c.pipeline_id == execution.pipeline_id, rule.c.active.is_(True)).order_by(rule.c.id))).all()
+        rules = (
+            await conn.execute(select(rule).where(rule.c.pipeline_id == execution.pipeline_id, rule.c.active.is_(True)).order_by(rule.c.id))
+        ).all()
         if not rules:
             await conn.execute(update(pe).where(pe.c.id == execution.id).values(anomaly_checked_at=now))
             return {"status": "skipped", "reason": "pipeline has no active anomaly detection rule", **base}
@@ -129,11 +143,13 @@ async def detect(db: Database, settings: Settings, execution_id: int, now: dt.da
             anomalies.append(row)
             if active_rule.id not in already:
                 first_time.append(row)
-        await conn.execute(update(pe).where(pe.c.id == execution.id).values(anomaly_flags=flags or execution.anomaly_flags, anomaly_checked_at=now))
+        await conn.execute(
+            update(pe).where(pe.c.id == execution.id).values(anomaly_flags=flags or execution.anomaly_flags, anomaly_checked_at=now)
+        )
         if first_time:
             name = (await conn.execute(select(pipeline.c.name).where(pipeline.c.id == execution.pipeline_id))).scalar_one()
             await record_alert(
-                conn, settings, now, kind="anomaly", event="anomaly", level="warning", title="Anomaly Detection",
+                conn, settings, now, outbox, kind="anomaly", event="anomaly", level="warning", title="Anomaly Detection",
                 message=f"Anomalies Detected for Pipeline '{name}' (ID: {execution.pipeline_id}) - Execution ID {execution.id} flagged",
                 details={
                     "Total Anomalies": len(first_time),
@@ -150,7 +166,6 @@ async def detect(db: Database, settings: Settings, execution_id: int, now: dt.da
         **base,
         "anomalies": [render_result(row) for row in anomalies],
         "skipped_rules": skipped,
-        "alerts_created": 1 if first_time else 0,
     }
 
 
@@ -169,7 +184,7 @@ def render_result(row) -> dict[str, Any]:
     return render_row(row, RESULT_KEYS)
 
 
-async def list_results(db: Database, paging: ListParams, filters: dict[str, Any]) -> list:
+async def list_results(db: Database, paging: Page, filters: dict[str, Any]) -> list:
     statement = select(result)
     for column in ("pipeline_id", "pipeline_execution_id", "rule_id"):
         if filters.get(column) is not None:
@@ -179,7 +194,11 @@ async def list_results(db: Database, paging: ListParams, filters: dict[str, Any]
     if filters.get("since") is not None:
         statement = statement.where(result.c.detected_at >= filters["since"])
     descending = paging.order == "desc"
-    keys = (result.c.pipeline_execution_id.desc(), result.c.rule_id.desc()) if descending else (result.c.pipeline_execution_id, result.c.rule_id)
+    keys = (
+        (result.c.pipeline_execution_id.desc(), result.c.rule_id.desc())
+        if descending
+        else (result.c.pipeline_execution_id, result.c.rule_id)
+    )
     statement = statement.order_by(*keys).limit(paging.limit).offset(paging.offset)
     async with db.read() as conn:
         return (await conn.execute(statement)).all()

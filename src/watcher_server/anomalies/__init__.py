@@ -1,0 +1,1 @@
+"""Anomaly detection: rules, detection after each successful end, results (contract §13)."""
