@@ -19,7 +19,6 @@ from .core.text import normalize
 from .db.engine import Database
 from .db.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
 from .services import JobQueue, Services
-from .settings import Settings
 
 
 def api_router(**options) -> APIRouter:
@@ -45,10 +44,6 @@ async def _database(request: Request) -> Database:
     return request.app.state.services.db
 
 
-async def _settings(request: Request) -> Settings:
-    return request.app.state.services.settings
-
-
 async def _clock(request: Request) -> Clock:
     return request.app.state.services.clock
 
@@ -60,7 +55,6 @@ async def _jobs(request: Request) -> JobQueue:
 # Typed dependencies: what a route needs of the process's Services, and nothing else.
 ServicesDep = Annotated[Services, Depends(_services)]
 DB = Annotated[Database, Depends(_database)]
-SettingsDep = Annotated[Settings, Depends(_settings)]
 ClockDep = Annotated[Clock, Depends(_clock)]
 Jobs = Annotated[JobQueue, Depends(_jobs)]
 

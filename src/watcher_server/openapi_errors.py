@@ -119,7 +119,7 @@ ROUTE_ERRORS: dict[str, dict[int, str]] = {
     # executions (executions/service.py)
     "POST /start_pipeline_execution": {404: "`Pipeline Not Found`, or `Parent execution not found`.", DB: ""},
     "POST /end_pipeline_execution": {
-        400: "`end_date must be greater than start_date`.",  # BadRequest in _end_values
+        400: "`end_date must be greater than start_date`.",  # Invalid in _end_values (executions/service.py)
         404: "`Pipeline execution not found`.",
         DB: "",
     },

@@ -5,23 +5,18 @@ PostgreSQL only (the mode requires it), so these tests pin the backend instead o
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import subprocess
 import sys
 
-import httpx
 import psycopg
 import pytest
-from asgi_lifespan import LifespanManager
 
-from watcher_server.app import create_app
-from watcher_server.db.engine import Database, create_engine
-from watcher_server.jobs.scale_out import apply_queue_schema, build_app, conninfo, every, release_stalled, run_worker
-from watcher_server.services import Services
+from watcher_server.jobs.scale_out import apply_queue_schema, build_app, conninfo, every, release_stalled
 from watcher_server.settings import Settings
 
 from ..helpers import end, stale_pipeline, start
+from .helpers import api_process, eventually, job_table, work_off_the_queue
 
 
 @pytest.fixture
@@ -38,36 +33,12 @@ async def scale_out(settings: Settings):
 
 @pytest.fixture
 async def api(scale_out):
-    application = create_app(scale_out)
-    async with LifespanManager(application):
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://watcher.test") as http:
-            yield http
-
-
-async def work_off_the_queue(settings: Settings) -> None:
-    """One worker that runs what is queued, then stops (without cron schedules, whose ticks would queue
-    more work)."""
-    db = Database(create_engine(settings.database_url))
-    try:
-        async with httpx.AsyncClient() as client:
-            await run_worker(
-                settings, Services(db=db, settings=settings, webhook_client=client), concurrency=2, wait=False, schedules=False
-            )
-    finally:
-        await db.dispose()
+    async with api_process(scale_out) as http:
+        yield http
 
 
 async def job_counts(api, job: str) -> dict:
     return (await api.get("/jobs/status")).json()["jobs"][job]
-
-
-async def eventually(predicate, seconds: float = 10.0) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if await predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached")
 
 
 async def test_a_queued_check_waits_in_the_job_table_until_a_worker_runs_it(api, scale_out):
@@ -89,16 +60,16 @@ async def test_a_queued_check_waits_in_the_job_table_until_a_worker_runs_it(api,
     assert await job_counts(api, "freshness_check") == {"pending": 0, "running": 0, "failed_last_24h": 0}
 
 
-async def test_identical_queued_checks_are_merged_while_one_waits_and_different_ones_are_not(api, scale_out):
-    for lookback in (60, 60, 60, 1440):
-        await api.post("/timeliness", json={"lookback_minutes": lookback})
-
-    async def queued():
-        return (await job_counts(api, "timeliness_check"))["pending"] >= 2
-
-    await eventually(queued)
-    await asyncio.sleep(0.3)  # let every defer land (identical ones are merged into the waiting one)
-    assert (await job_counts(api, "timeliness_check"))["pending"] == 2
+async def test_identical_queued_checks_are_merged_while_one_waits_and_different_ones_are_not(scale_out):
+    async with api_process(scale_out) as api:
+        for lookback in (60, 60, 60, 1440):
+            assert (await api.post("/timeliness", json={"lookback_minutes": lookback})).json() == {"status": "queued"}
+    # The API process has stopped, and a stopping process first lets every defer in flight land (or be
+    # merged): what the job table holds now is all these requests queued.
+    waiting = sorted(await job_table(scale_out, "timeliness_check"), key=lambda job: job[1]["lookback_minutes"])
+    assert waiting == [("todo", {"lookback_minutes": 60}), ("todo", {"lookback_minutes": 1440})]
+    async with api_process(scale_out) as replica:
+        assert (await job_counts(replica, "timeliness_check"))["pending"] == 2
 
 
 async def test_jobs_of_a_worker_that_died_go_back_to_the_queue(api, scale_out):

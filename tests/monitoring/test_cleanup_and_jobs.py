@@ -1,6 +1,7 @@
 """Log cleanup (§14), the cleanup command, and queue status (§15)."""
 
 import asyncio
+import dataclasses
 import datetime as dt
 import subprocess
 import sys
@@ -9,8 +10,10 @@ import pytest
 from sqlalchemy import text
 
 from watcher_server.core.clock import CLOCK
+from watcher_server.jobs.registry import JOBS
 
 from ..helpers import create_pipeline, end, start
+from ..jobs.helpers import eventually
 
 NOW = dt.datetime(2025, 6, 15, 13, 0, tzinfo=dt.UTC)  # cutoff for 90 days: 2025-03-17T00:00Z
 
@@ -90,30 +93,60 @@ async def test_embedded_job_failures_are_counted_but_a_requests_own_404_is_not(c
     await client.post("/detect_anomalies", json={"pipeline_execution_id": 999}, params={"wait": "true"})
     assert (await client.get("/jobs/status")).json()["jobs"]["detect_anomalies"]["failed_last_24h"] == 0
     assert (await client.post("/detect_anomalies", json={"pipeline_execution_id": 999})).json() == {"status": "queued"}
-    for _ in range(100):
-        counts = (await client.get("/jobs/status")).json()["jobs"]["detect_anomalies"]
-        if counts["failed_last_24h"]:
-            break
-        await asyncio.sleep(0.02)
-    assert counts == {"pending": 0, "running": 0, "failed_last_24h": 1}
+
+    async def failed():
+        return (await client.get("/jobs/status")).json()["jobs"]["detect_anomalies"]["failed_last_24h"] > 0
+
+    await eventually(failed)
+    assert (await client.get("/jobs/status")).json()["jobs"]["detect_anomalies"] == {"pending": 0, "running": 0, "failed_last_24h": 1}
+
+
+@pytest.fixture
+def freshness_gate(monkeypatch):
+    """Runs of the freshness check wait for this gate before checking: while one run waits, the runs
+    queued after it stay pending (a serial job's runs never overlap), so the queue really backs up."""
+    gate = asyncio.Event()
+    declared = JOBS["freshness_check"]
+
+    async def gated_freshness_check(s, outbox, **kwargs):
+        await gate.wait()
+        return await declared.run(s, outbox, **kwargs)
+
+    monkeypatch.setitem(JOBS, "freshness_check", dataclasses.replace(declared, run=gated_freshness_check))
+    yield gate
+    gate.set()  # a failed test leaves no run waiting for ever
+
+
+async def _until_freshness_runs_are(client, pending: int, running: int) -> None:
+    async def reached():
+        counts = (await client.get("/jobs/status")).json()["jobs"]["freshness_check"]
+        return (counts["pending"], counts["running"]) == (pending, running)
+
+    await eventually(reached)
 
 
 @pytest.mark.settings(queue_warning_threshold=2, queue_critical_threshold=3)
-async def test_queue_health_alerts_once_when_backed_up_and_once_when_recovered(services, client):
+async def test_queue_health_alerts_once_when_backed_up_and_once_when_recovered(services, client, freshness_gate):
     async def queue_health_check():
         return await services.jobs.run_now("queue_health_check")
 
     assert (await queue_health_check())["alerts_created"] == 0
-    services.jobs.pending["freshness_check"] = 3
+    for _ in range(4):  # one run starts and waits at the gate; three queue up behind it
+        assert (await client.post("/freshness")).json() == {"status": "queued"}
+    await _until_freshness_runs_are(client, pending=3, running=1)
     assert (await queue_health_check())["status"] == "critical"
     assert (await queue_health_check())["alerts_created"] == 0
     status = (await client.get("/jobs/status")).json()
     assert (status["status"], status["total_pending"]) == ("critical", 3)
     assert (await client.post("/celery/monitor-queue")).json()["task_breakdown"] == ["Freshness Check Task: 3"]
-    services.jobs.pending["freshness_check"] = 0
+
+    freshness_gate.set()  # the queue drains: every queued run checks freshness and finishes
+    await _until_freshness_runs_are(client, pending=0, running=0)
     assert (await queue_health_check())["alerts_created"] == 1
     alerts = (await client.get("/alerts", params={"kind": "queue"})).json()
     assert [(a["event"], a["level"], a["message"]) for a in alerts] == [
         ("opened", "critical", "Queue has 3 pending jobs"),
         ("recovered", "success", "Queue back to 0 pending jobs"),
     ]
+    freshness_runs = (await client.get("/jobs/status")).json()["jobs"]["freshness_check"]
+    assert freshness_runs["failed_last_24h"] == 0

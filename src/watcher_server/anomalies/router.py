@@ -13,7 +13,7 @@ from ..http import DB, JSON, DatetimeQuery, Jobs, Paging, ServicesDep, api_route
 from ..jobs import triggers
 from ..pipelines.schemas import IdResponse
 from . import rules
-from .detection import list_results, render_result, unflag
+from .results import list_results, render_result, unflag
 from .rules import Metric, RuleCreate, RuleUpdate, render_rule
 
 router = api_router(tags=["anomalies"])

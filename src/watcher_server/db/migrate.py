@@ -41,7 +41,3 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     # Alembic's env.py runs its own event loop, which needs a thread without one.
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         pool.submit(command.upgrade, config, revision).result()
-
-
-async def upgrade_async(database_url: str, revision: str = "head") -> None:
-    await asyncio.to_thread(upgrade, database_url, revision)

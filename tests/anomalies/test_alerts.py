@@ -1,0 +1,52 @@
+"""The anomaly alert (contract §13.2 step 7): one per detection run, for the metrics that fired for the first time."""
+
+from ..helpers import create_pipeline
+from .support import NOW, add_rule, contract_example, detect, history
+
+
+async def _anomaly_alerts(client) -> list[dict]:
+    return (await client.get("/alerts", params={"kind": "anomaly"})).json()
+
+
+async def test_the_alert_names_the_pipeline_and_the_execution(client, clock):
+    pid, _, last = await contract_example(client, clock)
+    await detect(client, last)
+    [alert] = await _anomaly_alerts(client)
+    assert alert["message"] == f"Anomalies Detected for Pipeline 'orders' (ID: {pid}) - Execution ID {last} flagged"
+
+
+async def test_the_alert_lists_each_metric_with_its_value_and_range(client, clock):
+    _, _, last = await contract_example(client, clock)
+    await detect(client, last)
+    [alert] = await _anomaly_alerts(client)
+    assert alert["details"]["Total Anomalies"] == 1 and alert["details"]["Metrics"] == ["total_rows"]
+    assert alert["details"]["Anomalies"] == "\n\t• total_rows: 500 (Range: 18 - 30)"
+
+
+async def test_the_alert_links_to_the_pipeline(client, clock):
+    pid, _, last = await contract_example(client, clock)
+    await detect(client, last)
+    [alert] = await _anomaly_alerts(client)
+    assert alert["details"]["Links"] == f"\n\t• http://localhost:8000/pipeline/{pid}"
+
+
+async def test_a_rerun_does_not_alert_again(client, clock):
+    _, _, last = await contract_example(client, clock)
+    await detect(client, last)
+    await detect(client, last)
+    assert len(await _anomaly_alerts(client)) == 1  # not alerted twice
+
+
+async def test_a_rerun_alerts_only_the_metrics_firing_for_the_first_time(client, clock):
+    clock.freeze(NOW)
+    pid = await create_pipeline(client, "p")
+    normal = [{"total_rows": v, "inserts": v} for v in (20, 22, 24, 26, 28)]
+    *_, last = await history(client, pid, [*normal, {"total_rows": 500, "inserts": 500}])
+    await add_rule(client, pid)
+    await detect(client, last)
+    await add_rule(client, pid, metric_field="inserts")
+    outcome = await detect(client, last)
+    assert sorted(a["metric_field"] for a in outcome["anomalies"]) == ["inserts", "total_rows"]
+    first, newest = await _anomaly_alerts(client)
+    assert (first["details"]["Metrics"], newest["details"]["Metrics"]) == (["total_rows"], ["inserts"])
+    assert newest["details"]["Total Anomalies"] == 1
