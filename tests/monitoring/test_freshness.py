@@ -1,5 +1,6 @@
 """Freshness check: formula, effective configuration, incidents and their alerts (§10, §12)."""
 
+import asyncio
 import datetime as dt
 
 from watcher_server.core.clock import CLOCK
@@ -26,6 +27,16 @@ async def run(client):
     response = await client.post("/freshness", params={"wait": "true"})
     assert response.status_code == 200, response.text
     return response.json()
+
+
+async def listed(client, path, seconds=10.0, **params) -> list:
+    """GET `path` until it lists something; the bound only keeps a run that never happens from hanging the test."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not (items := (await client.get(path, params=params)).json()):
+        assert loop.time() < deadline, f"nothing listed at {path} within {seconds} s"
+        await asyncio.sleep(0.02)
+    return items
 
 
 async def test_stale_pipeline_opens_one_incident_and_one_alert_then_recovers(app, client):
@@ -121,9 +132,17 @@ async def test_inactive_pipelines_count_unless_skipping_is_configured(app, clien
     assert result["failing"] == [] and (await client.get("/freshness")).json()[0]["resolution"] == "unmonitored"
 
 
-async def test_queued_run_answers_at_once(client):
+async def test_queued_run_answers_at_once_then_runs(app, client):
+    pid = await _pipeline_with_dml(client, freshness_number=1, freshness_datepart="hour")
+    at(app, T0 + dt.timedelta(hours=2))
     response = await client.post("/freshness")
     assert response.json() == {"status": "queued"}
+    [incident] = await listed(client, "/freshness")  # the queued run's work: no answer carries it
+    assert (incident["pipeline_id"], incident["status"], incident["deadline"], incident["evaluation_timestamp"]) == (
+        pid, "open", "2025-03-01T09:00:00Z", "2025-03-01T10:00:00Z",
+    )  # fmt: skip
+    alerts = (await client.get("/alerts", params={"kind": "freshness"})).json()  # written in the same transaction
+    assert [(a["event"], a["pipeline_ids"]) for a in alerts] == [("opened", [pid])]
 
 
 async def test_incident_filters(app, client):

@@ -1,5 +1,6 @@
 """Timeliness check and failed-execution alerts (§11, §12)."""
 
+import asyncio
 import datetime as dt
 
 from watcher_server.core.clock import CLOCK
@@ -18,6 +19,16 @@ async def run(client, lookback=60):
     response = await client.post("/timeliness", params={"wait": "true"}, json={"lookback_minutes": lookback})
     assert response.status_code == 200, response.text
     return response.json()
+
+
+async def listed(client, path, seconds=10.0, **params) -> list:
+    """GET `path` until it lists something; the bound only keeps a run that never happens from hanging the test."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not (items := (await client.get(path, params=params)).json()):
+        assert loop.time() < deadline, f"nothing listed at {path} within {seconds} s"
+        await asyncio.sleep(0.02)
+    return items
 
 
 async def test_running_execution_past_its_deadline_opens_then_recovers(app, client):
@@ -141,6 +152,18 @@ async def test_timeliness_body_is_optional_and_validated(app, client):
     for bad in ({"lookback_minutes": 4}, {"lookback_minutes": None}, {"lookback_minutes": 525_601}):
         assert (await client.post("/timeliness", json=bad)).status_code == 422, bad
     assert (await client.post("/timeliness", params={"wait": "true"})).json()["lookback_minutes"] == 60
+
+
+async def test_a_queued_run_runs_with_the_lookback_of_its_body(app, client):
+    pid = await create_pipeline(client, "late", timeliness_number=30, timeliness_datepart="minute")
+    execution = await start(client, pid, start_date="2025-03-01T05:00:00Z")
+    await end(client, execution, end_date="2025-03-01T06:00:00Z")  # two hours ago: outside the default 60-minute lookback
+    at(app, T0)
+    assert (await client.post("/timeliness", json={"lookback_minutes": 180})).json() == {"status": "queued"}
+    [entry] = await listed(client, "/timeliness")
+    assert (entry["pipeline_execution_id"], entry["execution_status"], entry["created_at"]) == (
+        execution, "completed", "2025-03-01T08:00:00Z",
+    )  # fmt: skip
 
 
 async def test_runs_a_fraction_of_a_second_over_the_threshold_are_late_and_all_runs_are_counted(app, client):
