@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 
 async def create_pipeline(client, name="p1", type_name="extraction", **extra) -> int:
     response = await client.post("/pipeline", json={"name": name, "pipeline_type_name": type_name, **extra})
@@ -30,3 +32,13 @@ async def stale_pipeline(client, name: str) -> int:
     execution = await start(client, pipeline_id, start_date="2025-01-01T00:00:00Z")
     await end(client, execution, end_date="2025-01-01T01:00:00Z", inserts=5)
     return pipeline_id
+
+
+async def listed(client, path, seconds=10.0, **params) -> list:
+    """GET `path` until it lists something; the bound only keeps a run that never happens from hanging the test."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not (items := (await client.get(path, params=params)).json()):
+        assert loop.time() < deadline, f"nothing listed at {path} within {seconds} s"
+        await asyncio.sleep(0.02)
+    return items

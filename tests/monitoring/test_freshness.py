@@ -1,11 +1,10 @@
 """Freshness check: formula, effective configuration, incidents and their alerts (§10, §12)."""
 
-import asyncio
 import datetime as dt
 
 from watcher_server.core.clock import CLOCK
 
-from ..helpers import create_pipeline, end, start
+from ..helpers import create_pipeline, end, listed, start
 
 UTC = dt.UTC
 T0 = dt.datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
@@ -27,16 +26,6 @@ async def run(client):
     response = await client.post("/freshness", params={"wait": "true"})
     assert response.status_code == 200, response.text
     return response.json()
-
-
-async def listed(client, path, seconds=10.0, **params) -> list:
-    """GET `path` until it lists something; the bound only keeps a run that never happens from hanging the test."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while not (items := (await client.get(path, params=params)).json()):
-        assert loop.time() < deadline, f"nothing listed at {path} within {seconds} s"
-        await asyncio.sleep(0.02)
-    return items
 
 
 async def test_stale_pipeline_opens_one_incident_and_one_alert_then_recovers(app, client):

@@ -1,11 +1,10 @@
 """Timeliness check and failed-execution alerts (§11, §12)."""
 
-import asyncio
 import datetime as dt
 
 from watcher_server.core.clock import CLOCK
 
-from ..helpers import create_pipeline, end, start
+from ..helpers import create_pipeline, end, listed, start
 
 UTC = dt.UTC
 T0 = dt.datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
@@ -19,16 +18,6 @@ async def run(client, lookback=60):
     response = await client.post("/timeliness", params={"wait": "true"}, json={"lookback_minutes": lookback})
     assert response.status_code == 200, response.text
     return response.json()
-
-
-async def listed(client, path, seconds=10.0, **params) -> list:
-    """GET `path` until it lists something; the bound only keeps a run that never happens from hanging the test."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while not (items := (await client.get(path, params=params)).json()):
-        assert loop.time() < deadline, f"nothing listed at {path} within {seconds} s"
-        await asyncio.sleep(0.02)
-    return items
 
 
 async def test_running_execution_past_its_deadline_opens_then_recovers(app, client):
