@@ -51,3 +51,16 @@ async def contract_example(client, clock) -> tuple[int, int, int]:
     rule_id = await add_rule(client, pid)
     *_, last = await history(client, pid, [20, 22, 24, 26, 28, 500])
     return pid, rule_id, last
+
+
+async def flagged_on_total_rows_then_inserts_rule_added(client, clock) -> int:
+    """A run detected as a total_rows spike, after which an inserts rule is added (it would fire too):
+    the execution's id."""
+    clock.freeze(NOW)
+    pid = await create_pipeline(client, "p")
+    normal = [{"total_rows": v, "inserts": v} for v in (20, 22, 24, 26, 28)]
+    *_, last = await history(client, pid, [*normal, {"total_rows": 500, "inserts": 500}])
+    await add_rule(client, pid)
+    await detect(client, last)
+    await add_rule(client, pid, metric_field="inserts")
+    return last

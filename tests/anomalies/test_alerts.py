@@ -1,7 +1,6 @@
 """The anomaly alert (contract §13.2 step 7): one per detection run, for the metrics that fired for the first time."""
 
-from ..helpers import create_pipeline
-from .support import NOW, add_rule, contract_example, detect, history
+from .support import contract_example, detect, flagged_on_total_rows_then_inserts_rule_added
 
 
 async def _anomaly_alerts(client) -> list[dict]:
@@ -38,13 +37,7 @@ async def test_a_rerun_does_not_alert_again(client, clock):
 
 
 async def test_a_rerun_alerts_only_the_metrics_firing_for_the_first_time(client, clock):
-    clock.freeze(NOW)
-    pid = await create_pipeline(client, "p")
-    normal = [{"total_rows": v, "inserts": v} for v in (20, 22, 24, 26, 28)]
-    *_, last = await history(client, pid, [*normal, {"total_rows": 500, "inserts": 500}])
-    await add_rule(client, pid)
-    await detect(client, last)
-    await add_rule(client, pid, metric_field="inserts")
+    last = await flagged_on_total_rows_then_inserts_rule_added(client, clock)
     outcome = await detect(client, last)
     assert sorted(a["metric_field"] for a in outcome["anomalies"]) == ["inserts", "total_rows"]
     first, newest = await _anomaly_alerts(client)

@@ -8,7 +8,7 @@ import asyncio
 import datetime as dt
 
 from ..helpers import create_pipeline, end, start
-from .support import NOW, UTC, add_rule, contract_example, detect, history, run
+from .support import NOW, UTC, add_rule, contract_example, detect, flagged_on_total_rows_then_inserts_rule_added, history, run
 
 
 async def test_contract_example_flags_a_spike_with_its_numbers(client, clock):
@@ -37,13 +37,7 @@ async def test_a_fired_rule_flags_its_metric_on_the_execution(client, clock):
 
 
 async def test_flags_are_merged_not_replaced(client, clock):
-    clock.freeze(NOW)
-    pid = await create_pipeline(client, "p")
-    normal = [{"total_rows": v, "inserts": v} for v in (20, 22, 24, 26, 28)]
-    *_, last = await history(client, pid, [*normal, {"total_rows": 500, "inserts": 500}])
-    await add_rule(client, pid)
-    await detect(client, last)
-    await add_rule(client, pid, metric_field="inserts")
+    last = await flagged_on_total_rows_then_inserts_rule_added(client, clock)
     await detect(client, last)
     assert (await client.get(f"/pipeline_execution/{last}")).json()["anomaly_flags"] == {"total_rows": True, "inserts": True}
 

@@ -13,9 +13,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 
+def dialect_insert(dialect_name: str, table: Table):
+    """An INSERT with ON CONFLICT support: both backends spell it alike, each dialect builds its own."""
+    return (postgresql if dialect_name == "postgresql" else sqlite).insert(table)
+
+
 def insert_ignoring_conflicts(conn: AsyncConnection, table: Table, conflict_columns: list[str]):
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
+    return dialect_insert(conn.dialect.name, table).on_conflict_do_nothing(index_elements=conflict_columns)
 
 
 async def get_or_create(conn: AsyncConnection, table: Table, key: dict[str, Any], values: dict[str, Any]) -> tuple[int, bool]:

@@ -106,8 +106,8 @@ class JobRunner:
         if deployment_jobs:
             for name, expression in cron_schedules(self.services.settings).items():
                 self._spawn(self._tick_loop(name, expression), self._timers)
-        for name, every_seconds in periodic(every_process=False).items() if deployment_jobs else ():
-            self._spawn(self._every(name, every_seconds), self._timers)
+            for name, every_seconds in periodic(every_process=False).items():
+                self._spawn(self._every(name, every_seconds), self._timers)
         for name, every_seconds in periodic(every_process=True).items():
             self._spawn(self._every(name, every_seconds), self._timers)
 

@@ -6,9 +6,8 @@ import datetime as dt
 import logging
 from typing import Any
 
-from sqlalchemy.dialects import postgresql, sqlite
-
 from ..db.engine import Database
+from ..db.upsert import dialect_insert
 from .tables import check_run
 
 log = logging.getLogger("watcher.checks")
@@ -16,9 +15,8 @@ log = logging.getLogger("watcher.checks")
 
 async def record_check_run(db: Database, check: str, finished_at: dt.datetime, seconds: float, result: Any = None) -> None:
     """Stamp the check's row (read by /metrics) and log the run with its counts and duration."""
-    dialect = postgresql if db.dialect == "postgresql" else sqlite
     values = {"finished_at": finished_at, "duration_seconds": seconds}
-    statement = dialect.insert(check_run).values(check_name=check, **values)
+    statement = dialect_insert(db.dialect, check_run).values(check_name=check, **values)
     async with db.single_statement() as conn:
         await conn.execute(statement.on_conflict_do_update(index_elements=["check_name"], set_=values))
     counts = summary(result)

@@ -90,7 +90,9 @@ async def run_freshness(db: Database, settings: Settings, now: dt.datetime, outb
         with collection_paused():
             evaluation = evaluate_freshness(map(PipelineFreshness._make, rows), now)
         incident_ids = await _persist(conn, evaluation, now)
-        alerts_created = await _alert(conn, settings, now, outbox, evaluation)
+        recorded_before = len(outbox.recorded)
+        await _alert(conn, settings, now, outbox, evaluation)
+        alerts_created = len(outbox.recorded) - recorded_before
     return {
         "status": "warning" if evaluation.stale else "success",
         "check": "freshness",
@@ -145,9 +147,8 @@ async def _resolve(conn: AsyncConnection, incident_ids: list[int], resolution: s
         )
 
 
-async def _alert(conn: AsyncConnection, settings: Settings, now: dt.datetime, outbox: Outbox, evaluation: FreshnessEvaluation) -> int:
+async def _alert(conn: AsyncConnection, settings: Settings, now: dt.datetime, outbox: Outbox, evaluation: FreshnessEvaluation) -> None:
     """One `opened` alert for every incident this run opened, one `recovered` alert for every recovery."""
-    created = 0
     opened = [stale for stale in evaluation.stale if stale.new]
     if opened:
         await record_alert(
@@ -164,7 +165,6 @@ async def _alert(conn: AsyncConnection, settings: Settings, now: dt.datetime, ou
             },
             pipeline_ids=[stale.pipeline_id for stale in opened],
         )  # fmt: skip
-        created += 1
     if evaluation.recovered:
         await record_alert(
             conn, settings, now, outbox, kind="freshness", event="recovered", level="success", title=TITLE,
@@ -179,5 +179,3 @@ async def _alert(conn: AsyncConnection, settings: Settings, now: dt.datetime, ou
             },
             pipeline_ids=[recovered.pipeline_id for recovered in evaluation.recovered],
         )  # fmt: skip
-        created += 1
-    return created

@@ -104,7 +104,9 @@ async def run_timeliness(db: Database, settings: Settings, now: dt.datetime, loo
         # Candidate._make: a field of a NamedTuple reads about twice as fast as one of SQLAlchemy's Row
         evaluation = evaluate_timeliness(map(Candidate._make, rows), now, alert_on_failed_executions=settings.alert_on_failed_executions)
         await _persist(conn, evaluation, now)
-        alerts_created = await _alert(conn, settings, now, outbox, evaluation)
+        recorded_before = len(outbox.recorded)
+        await _alert(conn, settings, now, outbox, evaluation)
+        alerts_created = len(outbox.recorded) - recorded_before
     return {
         "status": "warning" if evaluation.overdue or evaluation.failed else "success",
         "check": "timeliness",
@@ -175,10 +177,9 @@ def _log_row(
     }
 
 
-async def _alert(conn: AsyncConnection, settings: Settings, now: dt.datetime, outbox: Outbox, evaluation: TimelinessEvaluation) -> int:
+async def _alert(conn: AsyncConnection, settings: Settings, now: dt.datetime, outbox: Outbox, evaluation: TimelinessEvaluation) -> None:
     """Per run: one `opened` alert for the new overdue executions, one `failed` alert for the new
     failures, one `recovered` alert for the overdue executions that ended."""
-    created = 0
     opened = [overdue for overdue in evaluation.overdue if overdue.new]
     if opened:
         items = [
@@ -193,7 +194,6 @@ async def _alert(conn: AsyncConnection, settings: Settings, now: dt.datetime, ou
             details={"Failed Executions": texts.lines(items)},
             pipeline_ids=[o.pipeline_id for o in opened], execution_ids=[o.execution_id for o in opened],
         )  # fmt: skip
-        created += 1
     new_failures = [failed for failed in evaluation.failed if failed.new]
     if new_failures:
         items = [
@@ -205,7 +205,6 @@ async def _alert(conn: AsyncConnection, settings: Settings, now: dt.datetime, ou
             details={"Failed Executions": texts.lines(items)},
             pipeline_ids=[f.pipeline_id for f in new_failures], execution_ids=[f.execution_id for f in new_failures],
         )  # fmt: skip
-        created += 1
     if evaluation.recovered:
         items = [
             f"Pipeline '{r.pipeline_name}' (Execution ID: {r.execution_id}): finished ({r.final_status}) after "
@@ -220,5 +219,3 @@ async def _alert(conn: AsyncConnection, settings: Settings, now: dt.datetime, ou
             details={"Recovered Executions": texts.lines(items)},
             pipeline_ids=[r.pipeline_id for r in evaluation.recovered], execution_ids=[r.execution_id for r in evaluation.recovered],
         )  # fmt: skip
-        created += 1
-    return created
