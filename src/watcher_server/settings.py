@@ -32,6 +32,48 @@ class Settings(BaseSettings):
         description="Longest a request waits for a database lock (PostgreSQL lock_timeout, SQLite busy timeout) "
         "before answering 503 with Retry-After; keep it below the SDK's 10 s read timeout.",
     )  # fmt: skip
+    db_statement_timeout_seconds: float = Field(
+        6.0, gt=0, le=3600,
+        description="Longest one SQL statement of a request or job may run (PostgreSQL statement_timeout; the client gives up "
+        "1 s later if the server does not answer at all) before the request answers 503 with Retry-After.",
+    )  # fmt: skip
+    db_connect_timeout_seconds: float = Field(
+        3.0, gt=0, le=60, description="Longest opening a new PostgreSQL connection may take before the request answers 503."
+    )
+    db_pool_timeout_seconds: float = Field(
+        3.0, gt=0, le=60, description="Longest a request waits for a free pooled connection before it answers 503."
+    )
+    http_header_timeout_seconds: float = Field(
+        10.0, gt=0, le=3600, description="A client must send a request's headers within this long, or the connection is closed."
+    )
+    http_body_timeout_seconds: float = Field(
+        30.0, gt=0, le=3600, description="A client must send a request's whole body within this long after its headers, or gets 408."
+    )
+    http_keepalive_timeout_seconds: float = Field(
+        5.0, gt=0, le=3600, description="An idle keep-alive connection (no request in progress) is closed after this long."
+    )
+    http_max_header_bytes: int = Field(
+        65_536, ge=1024, le=16_777_216, description="Request line plus headers larger than this get 431 and the connection is closed."
+    )
+    http_max_connections: int = Field(
+        1000, ge=1, le=100_000, description="Open connections per server process; beyond it new requests get 503."
+    )
+    lineage_max_addresses_per_side: int = Field(
+        1000, ge=1, le=100_000, description="Most source (or target) addresses one POST /address_lineage may name (422 beyond)."
+    )
+    lineage_max_edges_per_pipeline: int = Field(
+        10_000, ge=1, le=10_000_000, description="Most lineage edges (sources x targets) one pipeline may have (422 beyond)."
+    )
+    lineage_max_graph_nodes: int = Field(
+        2000, ge=10, le=1_000_000, description="Most addresses one lineage graph or neighbourhood answer holds; more are marked truncated."
+    )
+    alert_retry_hours: float = Field(
+        24.0, gt=0, le=8760, description="How long an undelivered alert keeps being retried (capped exponential back-off) before it is failed."
+    )
+    alert_delivery_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="Longest one delivery attempt to one webhook may take."
+    )
+    alert_delivery_concurrency: int = Field(10, ge=1, le=1000, description="Alerts delivered at once by one process.")
     public_url: str = Field(
         "",
         description="Base URL clients and people reach this server at, used for links in alert messages; "
