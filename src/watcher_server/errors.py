@@ -12,14 +12,14 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .core.errors import Conflict, DomainError, Invalid, NotFound
+from .core.errors import Conflict, DomainError, Invalid, NotFound, Unprocessable
 from .db.engine import DatabaseBusy
 
 log = logging.getLogger("watcher.errors")
 
 
 # The status each domain failure gets (services know nothing of HTTP).
-DOMAIN_STATUS = {Invalid: 400, NotFound: 404, Conflict: 409}
+DOMAIN_STATUS = {Invalid: 400, NotFound: 404, Conflict: 409, Unprocessable: 422}
 
 
 def error_body(detail, message: str) -> dict:
@@ -80,6 +80,9 @@ async def _validation_handler(_request: Request, exc: RequestValidationError) ->
 
 
 async def _domain_error_handler(_request: Request, exc: DomainError) -> JSONResponse:
+    if isinstance(exc, Unprocessable):
+        item = {"type": exc.kind, "loc": list(exc.loc), "msg": exc.detail, "input": _jsonable(exc.input_value)}
+        return _json_error(422, [item], exc.detail)
     status = next(code for kind, code in DOMAIN_STATUS.items() if isinstance(exc, kind))
     return _json_error(status, exc.detail, exc.detail)
 

@@ -21,3 +21,14 @@ class NotFound(DomainError):
 
 class Conflict(DomainError):
     """The change would collide with another row (e.g. a rename onto a taken name)."""
+
+
+class Unprocessable(DomainError):
+    """Well-formed input the server will not take (e.g. beyond a documented limit): 422 in the shape of
+    a validation error, naming where (`loc`, e.g. ("body", "source_addresses")) and why."""
+
+    def __init__(self, loc: tuple[str | int, ...], detail: str, kind: str = "value_error", input_value=None):
+        super().__init__(detail)
+        self.loc = loc
+        self.kind = kind
+        self.input_value = input_value
