@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        db = open_database(settings.database_url, settings.db_pool_size, settings.db_max_overflow, settings.db_lock_timeout_seconds)
+        db = open_database(settings.database_url, settings.db_pool_size, settings.db_max_overflow, settings.db_timeouts)
         async with httpx.AsyncClient() as webhook_client, contextlib.AsyncExitStack() as stack:
             services = app.state.services = Services(db=db, settings=settings, webhook_client=webhook_client)
             with contextlib.suppress(Exception):  # an unreachable database must not stop start-up; /ready reports it

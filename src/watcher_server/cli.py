@@ -189,7 +189,7 @@ def worker(concurrency: int, database_url: str | None, log_level: str) -> None:
     _prepare_database(settings)
 
     async def run() -> None:
-        db = open_database(settings.database_url, concurrency + 2, 2, settings.db_lock_timeout_seconds)
+        db = open_database(settings.database_url, concurrency + 2, 2, settings.db_timeouts)
         try:
             async with httpx.AsyncClient() as client:
                 await run_worker(settings, Services(db=db, settings=settings, webhook_client=client), concurrency)
@@ -237,7 +237,7 @@ def cleanup(retention_days: int, batch_size: int, pause_ratio: float, dry_run: b
     import asyncio
 
     from .core.clock import CLOCK
-    from .db.engine import Database, create_engine
+    from .db.engine import Database, DbTimeouts, create_engine
     from .monitoring.cleanup import cleanup as run_cleanup
     from .monitoring.cleanup import count_old_executions, cutoff_for
 
@@ -246,7 +246,9 @@ def cleanup(retention_days: int, batch_size: int, pause_ratio: float, dry_run: b
     settings = _load_settings()
 
     async def run() -> dict[str, int]:
-        db = Database(create_engine(settings.database_url, pool_size=2, max_overflow=0))
+        # a batch of a big cleanup may run longer than a request's statement bound
+        timeouts = DbTimeouts(lock=settings.db_lock_timeout_seconds, statement=None, connect=settings.db_connect_timeout_seconds)
+        db = Database(create_engine(settings.database_url, pool_size=2, max_overflow=0, timeouts=timeouts))
         try:
             now = CLOCK.now()
             cutoff = cutoff_for(now, retention_days)

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .db.timeouts import DbTimeouts
 from .db.urls import async_url, canonical_url
 
 
@@ -68,11 +69,12 @@ class Settings(BaseSettings):
         2000, ge=10, le=1_000_000, description="Most addresses one lineage graph or neighbourhood answer holds; more are marked truncated."
     )
     alert_retry_hours: float = Field(
-        24.0, gt=0, le=8760, description="How long an undelivered alert keeps being retried (capped exponential back-off) before it is failed."
+        24.0,
+        gt=0,
+        le=8760,
+        description="How long an undelivered alert keeps being retried (capped exponential back-off) before it is failed.",
     )
-    alert_delivery_timeout_seconds: float = Field(
-        10.0, gt=0, le=300, description="Longest one delivery attempt to one webhook may take."
-    )
+    alert_delivery_timeout_seconds: float = Field(10.0, gt=0, le=300, description="Longest one delivery attempt to one webhook may take.")
     alert_delivery_concurrency: int = Field(10, ge=1, le=1000, description="Alerts delivered at once by one process.")
     public_url: str = Field(
         "",
@@ -139,6 +141,15 @@ class Settings(BaseSettings):
     def base_url(self) -> str:
         """Where links in alerts point: WATCHER_PUBLIC_URL (which `watcher serve` fills from its bind address)."""
         return self.public_url or "http://localhost:8000"
+
+    @property
+    def db_timeouts(self) -> DbTimeouts:
+        return DbTimeouts(
+            lock=self.db_lock_timeout_seconds,
+            statement=self.db_statement_timeout_seconds,
+            connect=self.db_connect_timeout_seconds,
+            pool=self.db_pool_timeout_seconds,
+        )
 
     @cached_property
     def write_tokens(self) -> tuple[str, ...]:

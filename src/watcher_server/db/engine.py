@@ -13,9 +13,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.util.concurrency import await_
 
+from .timeouts import DEFAULT_LOCK_TIMEOUT_SECONDS, DbTimeouts
 from .urls import async_url
-
-DEFAULT_LOCK_TIMEOUT_SECONDS = 5.0
 
 
 class DatabaseBusy(Exception):
@@ -31,18 +30,30 @@ def create_engine(
     pool_size: int = 30,
     max_overflow: int = 10,
     echo: bool = False,
-    lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS,
+    timeouts: DbTimeouts = DbTimeouts(),
 ) -> AsyncEngine:
-    """`lock_timeout_seconds` bounds every wait for a lock (PostgreSQL lock_timeout, SQLite busy timeout)."""
+    """Every wait is bounded by `timeouts`: for a lock, a statement, a new connection, a pooled one."""
     url = make_url(async_url(database_url))
     if url.get_backend_name() == "sqlite":
         # Transactions always end inside Database's context managers, so the pool's reset-on-return
         # rollback would only cost another thread hop per request.
         engine = create_async_engine(
-            url, echo=echo, json_serializer=_json_dumps, pool_size=pool_size, max_overflow=max_overflow, pool_reset_on_return=None
-        )
-        _configure_sqlite(engine, lock_timeout_seconds)
+            url, echo=echo, json_serializer=_json_dumps, pool_size=pool_size, max_overflow=max_overflow, pool_reset_on_return=None,
+            pool_timeout=timeouts.pool,
+        )  # fmt: skip
+        _configure_sqlite(engine, timeouts.lock)
         return engine
+    server_settings = {
+        "timezone": "UTC",
+        "application_name": "watcher",
+        # a request never waits on a lock longer than this; it gets 503 with Retry-After
+        "lock_timeout": f"{round(timeouts.lock * 1000)}ms",
+        # every query here runs in well under a second, and PostgreSQL's JIT, triggered by cost
+        # estimates over the big execution table, spent 1-1.5 s compiling a 0.1 s check query
+        "jit": "off",
+    }
+    if timeouts.statement is not None:
+        server_settings["statement_timeout"] = f"{round(timeouts.statement * 1000)}ms"
     return create_async_engine(
         url,
         echo=echo,
@@ -50,17 +61,8 @@ def create_engine(
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=False,
-        # lock_timeout: a request never waits on a lock longer than this; it gets 503 with Retry-After.
-        # jit off: every query here runs in well under a second, and PostgreSQL's JIT, triggered by
-        # cost estimates over the big execution table, spent 1-1.5 s compiling a 0.1 s check query.
-        connect_args={
-            "server_settings": {
-                "timezone": "UTC",
-                "application_name": "watcher",
-                "lock_timeout": f"{round(lock_timeout_seconds * 1000)}ms",
-                "jit": "off",
-            }
-        },  # fmt: skip
+        pool_timeout=timeouts.pool,
+        connect_args={"server_settings": server_settings, "timeout": timeouts.connect, "command_timeout": timeouts.client_statement},
     )
 
 
@@ -153,9 +155,8 @@ class Database:
         await self.engine.dispose()
 
 
-def open_database(
-    database_url: str, pool_size: int = 30, max_overflow: int = 10, lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS
-) -> Database:
-    """A Database whose every lock wait (in the server, in this process and across processes) is bounded."""
-    engine = create_engine(database_url, pool_size, max_overflow, lock_timeout_seconds=lock_timeout_seconds)
-    return Database(engine, lock_timeout_seconds)
+def open_database(database_url: str, pool_size: int = 30, max_overflow: int = 10, timeouts: DbTimeouts = DbTimeouts()) -> Database:
+    """A Database whose every wait (for a lock, a statement, a connection; in this process and across
+    processes) is bounded."""
+    engine = create_engine(database_url, pool_size, max_overflow, timeouts=timeouts)
+    return Database(engine, timeouts.lock)
