@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .core.errors import Conflict, DomainError, Invalid, NotFound, Unprocessable
 from .db.engine import DatabaseBusy
+from .db.transient import is_transient
 
 log = logging.getLogger("watcher.errors")
 
@@ -87,7 +88,22 @@ async def _domain_error_handler(_request: Request, exc: DomainError) -> JSONResp
     return _json_error(status, exc.detail, exc.detail)
 
 
+def _undecodable_body(exc: StarletteHTTPException) -> dict | None:
+    """FastAPI answers 400 "There was an error parsing the body" when json.loads fails with anything but
+    a JSONDecodeError; the contract calls those bodies invalid (422) and the client needs to know why."""
+    cause = exc.__cause__
+    if isinstance(cause, UnicodeDecodeError):
+        msg = f"Request body is not valid UTF-8: byte 0x{cause.object[cause.start]:02x} at position {cause.start}"
+        return {"type": "json_invalid", "loc": ["body", cause.start], "msg": msg, "input": {}, "ctx": {"error": msg}}
+    if isinstance(cause, RecursionError):
+        msg = "Request body JSON is nested too deeply to parse"
+        return {"type": "json_invalid", "loc": ["body"], "msg": msg, "input": {}, "ctx": {"error": msg}}
+    return None
+
+
 async def _http_exception_handler(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400 and (item := _undecodable_body(exc)) is not None:
+        return _json_error(422, [item], item["msg"])
     detail = exc.detail if exc.detail is not None else "Error"
     message = detail if isinstance(detail, str) else json.dumps(detail)
     return _json_error(exc.status_code, detail, message, headers=getattr(exc, "headers", None))
@@ -98,21 +114,13 @@ async def _unavailable_handler(_request: Request, exc: Exception) -> JSONRespons
     return _json_error(503, "Service unavailable", "Service unavailable", headers={"Retry-After": "1"})
 
 
-async def _internal_error_handler(_request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unexpected server fault", exc_info=exc)
-    return _json_error(500, "Internal server error", "Internal server error")
-
-
-# PostgreSQL states that mean "try again": deadlock, serialization failure, lock wait timed out,
-# statement cancelled by a timeout, too many connections.
-RETRYABLE_SQLSTATES = frozenset({"40P01", "40001", "55P03", "57014", "53300"})
-
-
-async def _dbapi_error_handler(request: Request, exc: DBAPIError) -> JSONResponse:
-    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    if exc.connection_invalidated or state in RETRYABLE_SQLSTATES:
+async def _unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """A brief database outage (restart, freeze, lost connection, timeout) is a 503 the client can retry;
+    anything else is a server fault: 500, and the connection is closed cleanly rather than dropped."""
+    if is_transient(exc):
         return await _unavailable_handler(request, exc)
-    return await _internal_error_handler(request, exc)
+    log.exception("unexpected server fault", exc_info=exc)
+    return _json_error(500, "Internal server error", "Internal server error", headers={"Connection": "close"})
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -120,7 +128,9 @@ def install_error_handlers(app: FastAPI) -> None:
     for kind in DOMAIN_STATUS:
         app.add_exception_handler(kind, _domain_error_handler)
     app.add_exception_handler(StarletteHTTPException, _http_exception_handler)
-    for unavailable in (OperationalError, InterfaceError, PoolTimeout, OSError, TimeoutError, DatabaseBusy):
+    for unavailable in (OperationalError, InterfaceError, DatabaseBusy):
         app.add_exception_handler(unavailable, _unavailable_handler)
-    app.add_exception_handler(DBAPIError, _dbapi_error_handler)
-    app.add_exception_handler(Exception, _internal_error_handler)
+    # Database errors in the inner middleware (answered there); Exception in Starlette's outermost one,
+    # which re-raises after answering (request_observer handles that).
+    for database_failure in (DBAPIError, PoolTimeout, OSError, TimeoutError, Exception):
+        app.add_exception_handler(database_failure, _unexpected_error_handler)

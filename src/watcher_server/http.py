@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
+import math
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -32,7 +34,24 @@ class JSON(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+        try:
+            return orjson.dumps(content)
+        except orjson.JSONEncodeError:
+            # orjson writes only 64-bit integers and nests 254 levels; stored metadata may hold more
+            # (an exact big integer, or 1e20 that PostgreSQL's jsonb gives back in plain notation):
+            # the standard encoder writes those exactly, so no stored value can break a read.
+            return json.dumps(_finite(content), ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities (a SQLite row written outside the API may hold 1e400) become null, as orjson writes them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 async def _services(request: Request) -> Services:

@@ -76,13 +76,9 @@ MEANING = {
     403: "Tokens are configured and the token is read-only (`Token does not allow write access`).",
     413: "The declared or streamed request body is larger than the limit (`WATCHER_MAX_BODY_BYTES`, 1 MiB by default).",
     422: "Validation failed (body, path or query): wrong type, range, length, enumeration, missing field, "
-    "null on a non-nullable field, non-object body or malformed JSON.",
+    "null on a non-nullable field, non-object body, malformed JSON, a body that is not UTF-8, or JSON nested too deeply.",
     503: "The database is unreachable, locked or timed out (`Service unavailable`): retry after `Retry-After` seconds.",
 }
-UNPARSABLE = (
-    "The body cannot be decoded: it is not valid UTF-8, or its JSON is nested too deeply for the parser "
-    "(`There was an error parsing the body`)."
-)
 HEADERS = {
     401: {"WWW-Authenticate": {"description": "`Bearer`.", "schema": {"type": "string"}}},
     503: {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}},
@@ -167,7 +163,7 @@ ROUTE_ERRORS: dict[str, dict[int, str]] = {
         DB: "",
     },
     "POST /detect_anomalies": {
-        404: "With `?wait=true`: `Pipeline execution not found`.",
+        404: "Unknown execution (`Pipeline execution not found`).",
         **WAIT_DB,
     },
     "GET /anomaly_detection_result": {DB: ""},
@@ -178,6 +174,11 @@ ROUTE_ERRORS: dict[str, dict[int, str]] = {
     },
     # alerts and the queue (alerts/router.py, jobs/status.py): the queue summaries count pending alerts in the database
     "GET /alerts": {DB: ""},
+    "POST /alerts/{id}/resend": {
+        404: "`Alert not found`.",
+        409: "No webhook is configured (`No webhook is configured, so the alert cannot be sent: set WATCHER_SLACK_WEBHOOK_URL or …`).",
+        DB: "",
+    },
     "GET /jobs/status": {DB: ""},
     "POST /celery/monitor-queue": {DB: ""},
     "GET /metrics": {DB: ""},  # metrics.py: the gauges are read from the database at scrape time
@@ -207,9 +208,6 @@ def _derived(method: str, path: str, operation: dict[str, Any]) -> dict[int, str
         if method not in READ_METHODS:
             codes[403] = ""
     if "requestBody" in operation:
-        # FastAPI answers 400 when json.loads fails with anything but JSONDecodeError
-        # (UnicodeDecodeError, RecursionError); malformed JSON itself is 422 `json_invalid`.
-        codes[400] = UNPARSABLE
         codes[413] = ""
     if "requestBody" in operation or operation.get("parameters"):
         codes[422] = ""

@@ -39,16 +39,25 @@ class RequestObserver:
         header = (b"x-request-id", rid.encode("ascii"))
         token = request_id.set(rid)
         status = 500  # what the client gets if the app fails before answering
+        answered = False
 
         async def send_with_id(message):
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), header]
+            elif not message.get("more_body"):
+                answered = True
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Starlette re-raises a fault after our handler answered 500 (and logged it) so that the
+            # server can log it; uvicorn would log it twice and drop the connection mid-keep-alive. The
+            # answer carries `Connection: close`, so the connection ends cleanly after it instead.
+            if status < 500 or not answered:
+                raise
         finally:
             seconds = time.perf_counter() - started
             route = scope.get("route")

@@ -47,6 +47,15 @@ def pending_detection(pipelines: list[int], since: dt.datetime) -> Select:
     )
 
 
+async def require_execution(db: Database, execution_id: int) -> None:
+    """NotFound unless the execution exists: a detection queued for nothing would only fail later, unseen."""
+    if fits_int64(execution_id):
+        async with db.single_statement(writes=False) as conn:
+            if (await conn.execute(select(pe.c.id).where(pe.c.id == execution_id))).first() is not None:
+                return
+    raise NotFound(EXECUTION_NOT_FOUND)
+
+
 async def detect(db: Database, settings: Settings, execution_id: int, now: dt.datetime, outbox: Outbox) -> dict[str, Any]:
     if not fits_int64(execution_id):
         raise NotFound(EXECUTION_NOT_FOUND)

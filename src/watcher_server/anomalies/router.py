@@ -13,6 +13,7 @@ from ..http import DB, JSON, DatetimeQuery, Jobs, Paging, ServicesDep, api_route
 from ..jobs import triggers
 from ..pipelines.schemas import IdResponse
 from . import rules
+from .detection import require_execution
 from .results import list_results, render_result, unflag
 from .rules import Metric, RuleCreate, RuleUpdate, render_rule
 
@@ -62,9 +63,11 @@ async def patch_rule(body: RuleUpdate, s: ServicesDep):
 
 
 @router.post("/detect_anomalies")
-async def detect_anomalies(body: DetectRequest, jobs: Jobs, wait: Annotated[bool, Query()] = False):
-    """Run detection for one execution (backfills); `?wait=true` answers with the outcome."""
+async def detect_anomalies(body: DetectRequest, jobs: Jobs, db: DB, wait: Annotated[bool, Query()] = False):
+    """Run detection for one execution (backfills); `?wait=true` answers with the outcome. 404 for an
+    unknown execution, also without `wait`."""
     if not wait:
+        await require_execution(db, body.pipeline_execution_id)
         jobs.enqueue("detect_anomalies", execution_id=body.pipeline_execution_id)
         return JSON({"status": "queued"})
     return JSON(await jobs.run_now("detect_anomalies", execution_id=body.pipeline_execution_id))

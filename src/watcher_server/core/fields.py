@@ -52,19 +52,25 @@ def _length(minimum: int, maximum: int):
     return AfterValidator(check)
 
 
-def _json_safe(value: Any) -> Any:
-    """JSON objects must hold finite numbers and storable text at every level."""
+MAX_JSON_DEPTH = 64
+
+
+def _json_safe(value: Any, depth: int = 1) -> Any:
+    """JSON objects must hold finite numbers and storable text at every level, at most MAX_JSON_DEPTH deep."""
     if isinstance(value, float) and not math.isfinite(value):
         raise PydanticCustomError("json_number", "JSON numbers must be finite (no NaN or Infinity)")
     if isinstance(value, str):
         storable_text(value)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            storable_text(key)
-            _json_safe(item)
-    elif isinstance(value, list):
-        for item in value:
-            _json_safe(item)
+    elif isinstance(value, (dict, list)):
+        if depth > MAX_JSON_DEPTH:
+            raise PydanticCustomError("json_depth", "JSON objects may nest at most {max_depth} levels", {"max_depth": MAX_JSON_DEPTH})
+        if isinstance(value, dict):
+            for key, item in value.items():
+                storable_text(key)
+                _json_safe(item, depth + 1)
+        else:
+            for item in value:
+                _json_safe(item, depth + 1)
     return value
 
 
@@ -85,7 +91,7 @@ Watermark = Annotated[str | None, BeforeValidator(watermark_text), AfterValidato
 
 UtcDatetime = Annotated[dt.datetime, BeforeValidator(parse_datetime)]
 
-JsonObject = Annotated[dict[str, Any] | None, AfterValidator(_json_safe)]
+JsonObject = Annotated[dict[str, Any] | None, AfterValidator(lambda value: _json_safe(value))]
 
 __all__ = [
     "DatePartValue",

@@ -54,7 +54,7 @@ def create_engine(
     }
     if timeouts.statement is not None:
         server_settings["statement_timeout"] = f"{round(timeouts.statement * 1000)}ms"
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         echo=echo,
         json_serializer=_json_dumps,
@@ -64,6 +64,15 @@ def create_engine(
         pool_timeout=timeouts.pool,
         connect_args={"server_settings": server_settings, "timeout": timeouts.connect, "command_timeout": timeouts.client_statement},
     )
+    event.listen(engine.sync_engine.pool, "invalidate", _drop_unanswering_connection)
+    return engine
+
+
+def _drop_unanswering_connection(dbapi_connection, _record, exception) -> None:
+    """A connection whose server stopped answering is closed at once: SQLAlchemy would first try a
+    polite close for up to 2 s, which a frozen server never answers, and the request would wait for it."""
+    if isinstance(exception, (TimeoutError, OSError)) and dbapi_connection is not None:
+        dbapi_connection._connection.terminate()
 
 
 def _configure_sqlite(engine: AsyncEngine, lock_timeout_seconds: float) -> None:
