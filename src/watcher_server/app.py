@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextlib
 import gc
 
-import httpx
 from fastapi import FastAPI
 
 from . import __version__
+from .alerts.delivery import webhook_client
 from .alerts.router import router as alerts_router
 from .anomalies.router import router as anomaly_router
 from .api_docs import install_api_docs
@@ -49,8 +49,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         db = open_database(settings.database_url, settings.db_pool_size, settings.db_max_overflow, settings.db_timeouts)
-        async with httpx.AsyncClient() as webhook_client, contextlib.AsyncExitStack() as stack:
-            services = app.state.services = Services(db=db, settings=settings, webhook_client=webhook_client)
+        async with webhook_client(settings) as client, contextlib.AsyncExitStack() as stack:
+            services = app.state.services = Services(db=db, settings=settings, webhook_client=client)
             with contextlib.suppress(Exception):  # an unreachable database must not stop start-up; /ready reports it
                 await services.rule_index.refresh(db)
             runner = JobRunner(services)

@@ -127,7 +127,7 @@ def test_sigterm_during_a_delivery_gives_the_alert_back_for_the_next_process(dat
         hanging.close()
     (stopped,) = _read_alerts(database_url)
     assert stopped.delivery_status == "pending" and stopped.delivery_attempts == 0
-    assert stopped.next_attempt_at is None, "released: due at once, not after the five-minute lease"
+    assert stopped.next_attempt_at is None, "released: due at once, not after the lease"
 
     with (
         WebhookReceiver() as receiver,

@@ -41,7 +41,7 @@ async def test_alert_reaches_slack_and_json_webhooks_once(settings, standalone_d
             assert await deliver_due(standalone_db, configured, client) == 0
         [slack] = receiver.bodies("/slack")
         assert slack["text"] == (
-            "⚠️ *WARNING*\n*Freshness Check - Pipeline DML*\n*Timestamp:* 2025-03-01 10:00:00 UTC\n"
+            f"⚠️ *WARNING*\n*Freshness Check - Pipeline DML*\n*Timestamp:* 2025-03-01 10:00:00 UTC\n*Alert ID:* {alert_id}\n"
             "*Message:* Pipeline Freshness Check - 1 NEW pipeline(s) overdue\n\n*Details:*\n"
             "• *Failed Pipelines:* \n\t• orders (ID: 1): Last DML 2025-03-01T08:00:00Z, Expected within 1 hour\n"
             "• *Links:* \n\t• http://localhost:8000/pipeline/1"
@@ -53,10 +53,11 @@ async def test_alert_reaches_slack_and_json_webhooks_once(settings, standalone_d
 
 
 async def test_failed_delivery_retries_with_backoff_then_gives_up(settings, standalone_db, clock):
+    """Back-off 30 s, 60 s, 120 s, … (docs/configuration.md); failed once the retry window (here 1 h) is over."""
     clock.freeze(NOW)
     with WebhookReceiver() as receiver:
-        receiver.fail_next = 10
-        configured = settings.model_copy(update={"alert_webhook_url": f"{receiver.url}/hook"})
+        receiver.fail_next = 100
+        configured = settings.model_copy(update={"alert_webhook_url": f"{receiver.url}/hook", "alert_retry_hours": 1})
         alert_id = await _alert(standalone_db, configured)
         async with httpx.AsyncClient() as client:
             await deliver_due(standalone_db, configured, client)
@@ -66,13 +67,16 @@ async def test_failed_delivery_retries_with_backoff_then_gives_up(settings, stan
             assert row.next_attempt_at == NOW + dt.timedelta(seconds=30)
             assert await deliver_due(standalone_db, configured, client) == 0  # not due yet
             assert (await _row(standalone_db, alert_id)).delivery_attempts == 1
-            for attempt, backoff in ((2, 60), (3, None)):
-                clock.freeze(row.next_attempt_at + dt.timedelta(seconds=1))
+            # the 7th attempt comes 30+60+…+960 s = 31.5 min after the first; 32 min more would pass the window: cut to its end
+            for attempt, backoff in ((2, 60), (3, 120), (4, 240), (5, 480), (6, 960), (7, None), (8, "failed")):
+                clock.freeze(row.next_attempt_at)
                 await deliver_due(standalone_db, configured, client)
                 row = await _row(standalone_db, alert_id)
                 assert row.delivery_attempts == attempt
-                if backoff is None:
-                    assert (row.delivery_status, row.next_attempt_at) == ("failed", None)
+                if backoff == "failed":
+                    assert (row.delivery_status, row.next_attempt_at, clock.now()) == ("failed", None, NOW + dt.timedelta(hours=1))
+                elif backoff is None:
+                    assert (row.delivery_status, row.next_attempt_at) == ("retrying", NOW + dt.timedelta(hours=1))
                 else:
                     assert row.delivery_status == "retrying" and row.next_attempt_at == clock.now() + dt.timedelta(seconds=backoff)
         assert receiver.posts == []

@@ -1,4 +1,4 @@
-"""GET /alerts: the alert history with delivery status (contract §12.3)."""
+"""GET /alerts: the alert history with delivery status (contract §12.3); POST /alerts/{id}/resend."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pydantic import BeforeValidator
 
 from ..core.rendering import render_row
 from ..core.text import normalize
-from ..http import DB, JSON, DatetimeQuery, Paging, api_router
-from .service import list_alerts
+from ..http import DB, JSON, DatetimeQuery, Paging, ServicesDep, api_router
+from .service import list_alerts, resend_alert
 from .vocabulary import EVENTS, KINDS, LEVELS
 
 router = api_router(tags=["alerts"])
@@ -34,7 +34,19 @@ async def alerts(
 ):
     filters = {"kind": kind, "event": event, "level": level, "pipeline_id": pipeline_id,
                "pipeline_execution_id": pipeline_execution_id, "since": since}  # fmt: skip
-    rows = await list_alerts(db, paging, filters)
-    return JSON(
-        [render_row(row, ALERT_KEYS, pipeline_ids=pipelines, pipeline_execution_ids=executions) for row, pipelines, executions in rows]
-    )
+    return JSON([_render(found) for found in await list_alerts(db, paging, filters)])
+
+
+@router.post("/alerts/{id}/resend")
+async def resend(id: int, s: ServicesDep):
+    """Send an alert again: whatever its state (`failed` after its retry window, `sent`, still retrying),
+    it becomes due now with a fresh retry window and its attempts counted from zero. Answers the alert
+    as `GET /alerts` lists it."""
+    found = await resend_alert(s.db, s.settings, id, s.clock.now())
+    s.jobs.enqueue("deliver_alert")  # now rather than at the next sweep
+    return JSON(_render(found))
+
+
+def _render(found) -> dict:
+    row, pipelines, executions = found
+    return render_row(row, ALERT_KEYS, pipeline_ids=pipelines, pipeline_execution_ids=executions)

@@ -6,9 +6,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..core.errors import Conflict, NotFound
 from ..db.engine import Database
 from ..db.filters import id_equals
 from ..db.paging import Page
@@ -20,6 +21,10 @@ from .vocabulary import UNDELIVERED
 
 def delivery_configured(settings: Settings) -> bool:
     return bool(settings.slack_webhook_url or settings.alert_webhook_url)
+
+
+def retry_window(settings: Settings) -> dt.timedelta:
+    return dt.timedelta(hours=settings.alert_retry_hours)
 
 
 @dataclass
@@ -48,14 +53,23 @@ async def record_alert(
     """Store one alert and its subjects; delivery happens later, from this row. An alert about
     pipelines links to each of them in Watcher."""
     status = "pending" if delivery_configured(settings) else "not_configured"
+    retry_until = now + retry_window(settings) if status == "pending" else None
     if pipeline_ids:
         details = {**details, "Links": texts.pipeline_links(settings.base_url, list(dict.fromkeys(pipeline_ids)))}
     alert_id = (
         await conn.execute(
             insert(alert)
             .values(
-                kind=kind, event=event, level=level, title=title, message=message, details=details, created_at=now, delivery_status=status
-            )
+                kind=kind,
+                event=event,
+                level=level,
+                title=title,
+                message=message,
+                details=details,
+                created_at=now,
+                delivery_status=status,
+                retry_until=retry_until,
+            )  # fmt: skip
             .returning(alert.c.id)
         )
     ).scalar_one()
@@ -80,16 +94,50 @@ async def list_alerts(db: Database, paging: Page, filters: dict[str, Any]) -> li
         statement = statement.where(alert.c.created_at >= filters["since"])
     async with db.read() as conn:
         rows = (await conn.execute(paging.apply(statement, alert.c.id))).all()
-        subjects: dict[int, tuple[list[int], list[int]]] = {row.id: ([], []) for row in rows}
-        if rows:
-            found = await conn.execute(select(alert_subject).where(alert_subject.c.alert_id.in_(list(subjects))))
-            for subject in found:
-                pipelines, executions = subjects[subject.alert_id]
-                if subject.pipeline_id is not None:
-                    pipelines.append(subject.pipeline_id)
-                if subject.pipeline_execution_id is not None:
-                    executions.append(subject.pipeline_execution_id)
+        return await _with_subjects(conn, rows)
+
+
+async def _with_subjects(conn: AsyncConnection, rows: list) -> list[tuple[Any, list[int], list[int]]]:
+    """Each alert row with the ids of the pipelines and executions it is about."""
+    subjects: dict[int, tuple[list[int], list[int]]] = {row.id: ([], []) for row in rows}
+    if rows:
+        found = await conn.execute(select(alert_subject).where(alert_subject.c.alert_id.in_(list(subjects))))
+        for subject in found:
+            pipelines, executions = subjects[subject.alert_id]
+            if subject.pipeline_id is not None:
+                pipelines.append(subject.pipeline_id)
+            if subject.pipeline_execution_id is not None:
+                executions.append(subject.pipeline_execution_id)
     return [(row, *subjects[row.id]) for row in rows]
+
+
+NO_WEBHOOK = (
+    "No webhook is configured, so the alert cannot be sent: set WATCHER_SLACK_WEBHOOK_URL or WATCHER_ALERT_WEBHOOK_URL "
+    "and restart the server"
+)
+
+
+async def resend_alert(db: Database, settings: Settings, alert_id: int, now: dt.datetime) -> tuple[Any, list[int], list[int]]:
+    """Make an alert due now, as if just recorded: a fresh retry window, its attempts counted from zero.
+    Any state is accepted: a failed one after the receiver is fixed, a sent one the receiver lost, a
+    retrying one that should not wait for its next attempt."""
+    async with db.write() as conn:
+        found = await conn.execute(
+            update(alert)
+            .where(alert.c.id == alert_id)
+            .values(
+                delivery_status="pending", delivery_attempts=0, delivery_error=None, sent_at=None, next_attempt_at=None,
+                retry_until=now + retry_window(settings),
+            )
+            .returning(alert)
+        )  # fmt: skip
+        row = found.one_or_none()
+        if row is None:
+            raise NotFound("Alert not found")
+        if not delivery_configured(settings):
+            raise Conflict(NO_WEBHOOK)  # raised inside the transaction: the alert is left as it was
+        [rendered] = await _with_subjects(conn, [row])
+        return rendered
 
 
 async def prune_alerts(db: Database, settings: Settings, now) -> int:

@@ -38,6 +38,8 @@ alert = Table(
     Column("delivery_error", Text),
     Column("sent_at", UTCDateTime),
     Column("next_attempt_at", UTCDateTime),
+    # Retried until then, failed after (migration 0007); null on rows from before it: created_at + the setting.
+    Column("retry_until", UTCDateTime),
     sqlite_autoincrement=True,
 )
 Index("ix_alert_created_at", alert.c.created_at)

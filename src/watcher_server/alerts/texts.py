@@ -41,8 +41,13 @@ DETAIL_ORDER = (
 )  # fmt: skip
 
 
-def slack_text(level: str, title: str, message: str, details: dict[str, Any] | None, created_at: dt.datetime) -> str:
-    parts = [LEVEL_MARKERS[level], f"*{title}*", f"*Timestamp:* {created_at.strftime('%Y-%m-%d %H:%M:%S')} UTC", f"*Message:* {message}"]
+def slack_text(
+    level: str, title: str, message: str, details: dict[str, Any] | None, created_at: dt.datetime, alert_id: int | None = None
+) -> str:
+    parts = [LEVEL_MARKERS[level], f"*{title}*", f"*Timestamp:* {created_at.strftime('%Y-%m-%d %H:%M:%S')} UTC"]
+    if alert_id is not None:  # Slack drops request headers: people can tell a rare re-send after a crash by this id
+        parts.append(f"*Alert ID:* {alert_id}")
+    parts.append(f"*Message:* {message}")
     if details:
         rank = {key: index for index, key in enumerate(DETAIL_ORDER)}
         unknown = len(DETAIL_ORDER) - 1.5  # other keys: after the known ones, before the links
