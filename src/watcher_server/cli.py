@@ -130,6 +130,10 @@ def serve(host: str, port: int, workers: int, database_url: str | None, log_leve
         access_log=False,  # our own access line (request_observer) replaces uvicorn's
         proxy_headers=True,
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
+        # Header and body timeouts, the header size limit and the connection cap are enforced by the
+        # protocol class itself (each worker reads them from WATCHER_*); not uvicorn's
+        # limit_concurrency, which would answer 503 on every connection once the cap is reached.
+        timeout_keep_alive=settings.http_keepalive_timeout_seconds,
     )
 
 
@@ -160,8 +164,7 @@ def worker(concurrency: int, database_url: str | None, log_level: str) -> None:
     it). SIGTERM or Ctrl-C stops taking jobs and lets running ones finish."""
     import asyncio
 
-    import httpx
-
+    from .alerts.delivery import webhook_client
     from .db.engine import open_database
     from .db.urls import backend_name
     from .jobs.scale_out import run_worker
@@ -191,7 +194,7 @@ def worker(concurrency: int, database_url: str | None, log_level: str) -> None:
     async def run() -> None:
         db = open_database(settings.database_url, concurrency + 2, 2, settings.db_timeouts)
         try:
-            async with httpx.AsyncClient() as client:
+            async with webhook_client(settings) as client:
                 await run_worker(settings, Services(db=db, settings=settings, webhook_client=client), concurrency)
         finally:
             await db.dispose()

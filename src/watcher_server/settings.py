@@ -45,19 +45,22 @@ class Settings(BaseSettings):
         3.0, gt=0, le=60, description="Longest a request waits for a free pooled connection before it answers 503."
     )
     http_header_timeout_seconds: float = Field(
-        10.0, gt=0, le=3600, description="A client must send a request's headers within this long, or the connection is closed."
+        10.0,
+        gt=0,
+        le=3600,
+        description="A client must send a request's line and headers within this long, or gets 408 and is disconnected.",
     )
     http_body_timeout_seconds: float = Field(
         30.0, gt=0, le=3600, description="A client must send a request's whole body within this long after its headers, or gets 408."
     )
     http_keepalive_timeout_seconds: float = Field(
-        5.0, gt=0, le=3600, description="An idle keep-alive connection (no request in progress) is closed after this long."
+        5.0, gt=0, le=3600, description="A keep-alive connection that sends no byte of a next request this long after an answer is closed."
     )
     http_max_header_bytes: int = Field(
         65_536, ge=1024, le=16_777_216, description="Request line plus headers larger than this get 431 and the connection is closed."
     )
     http_max_connections: int = Field(
-        1000, ge=1, le=100_000, description="Open connections per server process; beyond it new requests get 503."
+        1000, ge=1, le=100_000, description="Open connections per server process; a connection opened beyond it gets 503 and is closed."
     )
     lineage_max_addresses_per_side: int = Field(
         1000, ge=1, le=100_000, description="Most source (or target) addresses one POST /address_lineage may name (422 beyond)."
