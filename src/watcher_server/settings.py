@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     lineage_max_graph_nodes: int = Field(
         2000, ge=10, le=1_000_000, description="Most addresses one lineage graph or neighbourhood answer holds; more are marked truncated."
     )
+    lineage_max_graph_edges: int = Field(
+        10_000, ge=1, le=10_000_000, description="Most edges one lineage graph answer holds; more are marked truncated."
+    )
     alert_retry_hours: float = Field(
         24.0,
         gt=0,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from tests.api.test_openapi_errors import assert_documented
 
 from .conftest import NOW, record, row_of, watcher
@@ -56,9 +58,10 @@ async def test_resend_sends_a_sent_alert_again_under_the_same_idempotency_key(se
     assert [h["idempotency-key"] for h in receiver.headers_of("/hook", alert_id)] == [f"watcher-alert-{alert_id}"] * 2
 
 
-async def test_resend_of_an_unknown_alert_is_a_documented_404(settings):
+@pytest.mark.parametrize("alert_id", [999_999, 2**63, -(2**63) - 1])
+async def test_resend_of_an_unknown_alert_is_a_documented_404(settings, alert_id):
     async with watcher(settings, alert_webhook_url="http://127.0.0.1:9/hook") as (client, _services):
-        answer = await client.post("/alerts/999999/resend")
+        answer = await client.post(f"/alerts/{alert_id}/resend")
         spec = (await client.get("/openapi.json")).json()
     assert answer.status_code == 404
     assert assert_documented(spec, answer, "POST", "/alerts/{id}/resend")["detail"] == "Alert not found"

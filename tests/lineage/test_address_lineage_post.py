@@ -283,6 +283,30 @@ async def test_lineage_updates_an_address_whose_hash_changed(client):
     assert row["updated_at"] is not None
 
 
+async def test_new_unchanged_changed_and_repeated_addresses_end_as_posting_each_in_order_would(client, db):
+    await client.post("/address", json=addr("old"))
+    await client.post("/address", json=addr("changed", address_metadata={"v": 1}))
+    pipeline_id = await create_pipeline(client)
+    sources = [
+        addr("new one", "t1", "file"),
+        addr("old"),
+        addr("changed", "t2", "file", address_metadata={"v": 2}),
+        addr("new one", "t1", "file", address_metadata={"v": 3}),
+    ]
+    result = await post_lineage(client, pipeline_id, sources, [addr("new two", "t3", "file"), addr("old")])
+    assert result["lineage_relationships_created"] == 6
+    rows = {r["name"]: r for r in (await client.get("/address")).json()}
+    assert {name: (r["id"], r["address_type_id"], r["address_metadata"]) for name, r in rows.items()} == {
+        "old": (1, 1, None),
+        "changed": (2, 3, {"v": 2}),
+        "new one": (3, 2, {"v": 3}),
+        "new two": (4, 4, None),
+    }
+    assert [t["name"] for t in (await client.get("/address_type")).json()] == ["s3", "t1", "t2", "t3"]
+    assert await stored_edges(db) == [(1, s, t) for s in (1, 2, 3) for t in (1, 4)]
+    assert rows["old"]["updated_at"] is None
+
+
 async def test_an_existing_type_keeps_its_group_inside_lineage(client):
     await client.post("/address_type", json={"name": "s3", "group_name": "file"})
     pipeline_id = await create_pipeline(client)

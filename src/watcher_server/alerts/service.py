@@ -10,6 +10,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..core.errors import Conflict, NotFound
+from ..core.ids import fits_int64
 from ..db.engine import Database
 from ..db.filters import id_equals
 from ..db.paging import Page
@@ -121,6 +122,8 @@ async def resend_alert(db: Database, settings: Settings, alert_id: int, now: dt.
     """Make an alert due now, as if just recorded: a fresh retry window, its attempts counted from zero.
     Any state is accepted: a failed one after the receiver is fixed, a sent one the receiver lost, a
     retrying one that should not wait for its next attempt."""
+    if not fits_int64(alert_id):
+        raise NotFound("Alert not found")
     async with db.write() as conn:
         found = await conn.execute(
             update(alert)

@@ -69,9 +69,10 @@ def create_engine(
 
 
 def _drop_unanswering_connection(dbapi_connection, _record, exception) -> None:
-    """A connection whose server stopped answering is closed at once: SQLAlchemy would first try a
-    polite close for up to 2 s, which a frozen server never answers, and the request would wait for it."""
-    if isinstance(exception, (TimeoutError, OSError)) and dbapi_connection is not None:
+    """A connection whose server stopped answering, or whose statement was cancelled midway (a request's
+    own deadline, as /ready has), is closed at once: SQLAlchemy would first try a polite close for up to
+    2 s, which a frozen server never answers, and the request would wait for it."""
+    if isinstance(exception, (TimeoutError, OSError, asyncio.CancelledError)) and dbapi_connection is not None:
         dbapi_connection._connection.terminate()
 
 
