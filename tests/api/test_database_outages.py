@@ -163,3 +163,20 @@ async def test_a_connection_terminated_by_the_server_gives_503_then_recovers(cli
     if first.status_code == 503:
         assert first.headers["retry-after"]
     assert (await client.get(f"/pipeline/{pipeline_id}")).status_code == 200
+
+
+@POSTGRESQL_ONLY
+@pytest.mark.settings(db_pool_size=1, db_max_overflow=0)
+async def test_readiness_on_a_frozen_database_answers_503_within_its_two_seconds(client, settings):
+    await create_pipeline(client)
+    with _frozen(await _backends_of(settings.database_url)):
+        started = time.perf_counter()
+        try:
+            response = await asyncio.wait_for(client.get("/ready"), 15)
+        except TimeoutError:
+            pytest.fail("/ready hung on a frozen database")
+        took = time.perf_counter() - started
+    assert response.status_code == 503
+    # its own 2 s deadline, not 2 s more for a polite close of the cancelled connection
+    assert took < 2 + 1, took
+    assert (await client.get("/ready")).status_code == 200
