@@ -119,7 +119,11 @@ async def test_a_successful_end_queues_anomaly_detection_for_the_worker(api, sca
 
 
 async def test_a_failing_job_is_counted_in_the_last_24_hours(api, scale_out):
-    assert (await api.post("/detect_anomalies", json={"pipeline_execution_id": 999})).json() == {"status": "queued"}
+    execution = await start(api, await stale_pipeline(api, "orders"))
+    assert (await api.post("/detect_anomalies", json={"pipeline_execution_id": execution})).json() == {"status": "queued"}
+    with psycopg.connect(conninfo(scale_out.database_url)) as conn:  # gone before a worker runs the job: the job fails
+        conn.execute("DELETE FROM pipeline_execution_closure WHERE child_execution_id = %s", (execution,))
+        conn.execute("DELETE FROM pipeline_execution WHERE id = %s", (execution,))
 
     async def queued():
         return (await job_counts(api, "detect_anomalies"))["pending"] == 1
