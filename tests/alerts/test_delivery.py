@@ -174,7 +174,10 @@ async def test_a_cancelled_delivery_gives_back_at_once_only_the_alerts_it_had_no
         async with httpx.AsyncClient() as client:
             delivery = asyncio.create_task(deliver_due(standalone_db, configured, client))
             assert await asyncio.to_thread(receiver.wait_until, lambda: len(receiver.accepted) == 2 and receiver.in_flight == 2)
-            await asyncio.sleep(0.2)  # the two answered attempts write their outcome
+            deadline = time.monotonic() + 10
+            while sorted(r.delivery_status for r in await rows(standalone_db)).count("sent") < 2:  # answered ones write their outcome
+                assert time.monotonic() < deadline, "the two answered attempts never wrote their outcome"
+                await asyncio.sleep(0.05)
             delivery.cancel()
             await asyncio.gather(delivery, return_exceptions=True)
     found = {r.id: (r.delivery_status, r.delivery_attempts, r.next_attempt_at) for r in await rows(standalone_db)}
