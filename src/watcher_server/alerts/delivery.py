@@ -27,14 +27,14 @@ import logging
 import time
 
 import httpx
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 
 from ..core.clock import CLOCK
 from ..core.datetimes import format_datetime
 from ..core.rendering import render_row
 from ..db.engine import Database
 from ..settings import Settings
-from .service import delivery_configured
+from .service import delivery_configured, due
 from .tables import alert
 from .texts import slack_text
 from .vocabulary import UNDELIVERED
@@ -83,18 +83,11 @@ def idempotency_headers(alert_id: int) -> dict[str, str]:
     return {"Idempotency-Key": f"watcher-alert-{alert_id}", "X-Watcher-Alert-Id": str(alert_id)}
 
 
-def _due(now):
-    return and_(
-        alert.c.delivery_status.in_(UNDELIVERED),
-        or_(alert.c.next_attempt_at.is_(None), alert.c.next_attempt_at <= now),
-    )
-
-
 async def _claim(db: Database, now: dt.datetime, held_for: dt.timedelta, limit: int) -> list:
     """Lease up to `limit` due alerts; the repeated condition makes a concurrent claimer skip rows already taken."""
     async with db.write() as conn:
-        due_ids = select(alert.c.id).where(_due(now)).order_by(alert.c.id).limit(limit).scalar_subquery()
-        statement = update(alert).where(alert.c.id.in_(due_ids), _due(now)).values(next_attempt_at=now + held_for).returning(alert)
+        due_ids = select(alert.c.id).where(due(now)).order_by(alert.c.id).limit(limit).scalar_subquery()
+        statement = update(alert).where(alert.c.id.in_(due_ids), due(now)).values(next_attempt_at=now + held_for).returning(alert)
         return sorted((await conn.execute(statement)).all(), key=lambda row: row.id)
 
 

@@ -6,11 +6,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..core.errors import Conflict, NotFound
-from ..core.ids import fits_int64
 from ..db.engine import Database
 from ..db.filters import id_equals
 from ..db.paging import Page
@@ -118,16 +117,19 @@ NO_WEBHOOK = (
 )
 
 
+def due(now: dt.datetime):
+    """Undelivered and not waiting out a back-off or a lease: what a delivery run takes now."""
+    return and_(alert.c.delivery_status.in_(UNDELIVERED), or_(alert.c.next_attempt_at.is_(None), alert.c.next_attempt_at <= now))
+
+
 async def resend_alert(db: Database, settings: Settings, alert_id: int, now: dt.datetime) -> tuple[Any, list[int], list[int]]:
     """Make an alert due now, as if just recorded: a fresh retry window, its attempts counted from zero.
     Any state is accepted: a failed one after the receiver is fixed, a sent one the receiver lost, a
     retrying one that should not wait for its next attempt."""
-    if not fits_int64(alert_id):
-        raise NotFound("Alert not found")
     async with db.write() as conn:
         found = await conn.execute(
             update(alert)
-            .where(alert.c.id == alert_id)
+            .where(id_equals(alert.c.id, alert_id))
             .values(
                 delivery_status="pending", delivery_attempts=0, delivery_error=None, sent_at=None, next_attempt_at=None,
                 retry_until=now + retry_window(settings),

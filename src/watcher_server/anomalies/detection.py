@@ -21,6 +21,7 @@ from ..alerts.texts import lines
 from ..core.errors import NotFound
 from ..core.ids import fits_int64
 from ..db.engine import Database
+from ..db.filters import id_equals
 from ..db.locks import exclusive
 from ..executions.service import EXECUTION_NOT_FOUND
 from ..executions.tables import pipeline_execution as pe
@@ -49,11 +50,9 @@ def pending_detection(pipelines: list[int], since: dt.datetime) -> Select:
 
 async def require_execution(db: Database, execution_id: int) -> None:
     """NotFound unless the execution exists: a detection queued for nothing would only fail later, unseen."""
-    if fits_int64(execution_id):
-        async with db.single_statement(writes=False) as conn:
-            if (await conn.execute(select(pe.c.id).where(pe.c.id == execution_id))).first() is not None:
-                return
-    raise NotFound(EXECUTION_NOT_FOUND)
+    async with db.single_statement(writes=False) as conn:
+        if (await conn.execute(select(pe.c.id).where(id_equals(pe.c.id, execution_id)))).first() is None:
+            raise NotFound(EXECUTION_NOT_FOUND)
 
 
 async def detect(db: Database, settings: Settings, execution_id: int, now: dt.datetime, outbox: Outbox) -> dict[str, Any]:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
-from ..alerts.service import Outbox, record_alert
+from ..alerts.service import Outbox, due, record_alert
 from ..alerts.tables import alert
-from ..alerts.vocabulary import UNDELIVERED
 from ..anomalies.detection import pending_detection
 from ..db.locks import exclusive
 from ..services import Services
@@ -36,12 +35,8 @@ async def pending(s: Services, jobs: tuple[str, ...]) -> Pending:
     now = s.clock.now()
     async with s.db.read() as conn:
         undelivered = (
-            await conn.execute(
-                # an alert waiting out its back-off (a receiver down for hours) is scheduled, not pending
-                select(func.count(), func.min(alert.c.created_at)).where(
-                    alert.c.delivery_status.in_(UNDELIVERED), or_(alert.c.next_attempt_at.is_(None), alert.c.next_attempt_at <= now)
-                )
-            )
+            # an alert waiting out its back-off (a receiver down for hours) is scheduled, not pending
+            await conn.execute(select(func.count(), func.min(alert.c.created_at)).where(due(now)))
         ).one()
         unchecked = (0, None)
         if s.rule_index.pipelines:
