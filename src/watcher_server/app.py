@@ -12,7 +12,7 @@ from .alerts.delivery import webhook_client
 from .alerts.router import router as alerts_router
 from .anomalies.router import router as anomaly_router
 from .api_docs import install_api_docs
-from .auth import BearerTokenAuth, BodySizeLimit
+from .auth import BearerTokenAuth, BodySizeLimit, Tokens
 from .db.engine import open_database
 from .errors import install_error_handlers
 from .executions.router import router as executions_router
@@ -27,6 +27,7 @@ from .pipelines.router import router as pipelines_router
 from .request_observer import RequestObserver
 from .services import Services
 from .settings import Settings
+from .web.router import install_pages
 
 DESCRIPTION = (
     "Watcher records pipelines, their executions, watermarks and nested runs. "
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings  # for the middleware stack, built before the lifespan runs
+    app.state.tokens = tokens = Tokens(settings.write_tokens, settings.read_tokens, settings.session_secret, settings.session_hours * 3600)
     install_error_handlers(app)
     install_api_docs(app)
     routers = (
@@ -91,8 +93,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in routers:
         _mount_routes(app, router)
     document_errors(app)
-    if settings.write_tokens or settings.read_tokens:
-        app.add_middleware(BearerTokenAuth, write_tokens=settings.write_tokens, read_tokens=settings.read_tokens)
+    install_pages(app)
+    if tokens.configured:
+        app.add_middleware(BearerTokenAuth, tokens=tokens)
     return app
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .core.errors import Conflict, DomainError, Invalid, NotFound, Unprocessable
+from .core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unprocessable
 from .db.engine import DatabaseBusy
 from .db.transient import is_transient
 
@@ -20,7 +20,7 @@ log = logging.getLogger("watcher.errors")
 
 
 # The status each domain failure gets (services know nothing of HTTP).
-DOMAIN_STATUS = {Invalid: 400, NotFound: 404, Conflict: 409, Unprocessable: 422}
+DOMAIN_STATUS = {Invalid: 400, Forbidden: 403, NotFound: 404, Conflict: 409, Unprocessable: 422}
 
 
 def error_body(detail, message: str) -> dict:
@@ -123,14 +123,28 @@ async def _unexpected_error_handler(request: Request, exc: Exception) -> JSONRes
     return _json_error(500, "Internal server error", "Internal server error", headers={"Connection": "close"})
 
 
+def _for_pages_too(handler):
+    """The web pages (under /ui) show the same error as a page: `app.state.render_error(request, response)`,
+    set by whoever installs the pages, turns the JSON answer into HTML with the same status and headers."""
+
+    async def handle(request: Request, exc: Exception):
+        response = await handler(request, exc)
+        render = getattr(request.app.state, "render_error", None)
+        if render is not None and (request.url.path == "/ui" or request.url.path.startswith("/ui/")):
+            return render(request, response)
+        return response
+
+    return handle
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(RequestValidationError, _validation_handler)
+    app.add_exception_handler(RequestValidationError, _for_pages_too(_validation_handler))
     for kind in DOMAIN_STATUS:
-        app.add_exception_handler(kind, _domain_error_handler)
-    app.add_exception_handler(StarletteHTTPException, _http_exception_handler)
+        app.add_exception_handler(kind, _for_pages_too(_domain_error_handler))
+    app.add_exception_handler(StarletteHTTPException, _for_pages_too(_http_exception_handler))
     for unavailable in (OperationalError, InterfaceError, DatabaseBusy):
-        app.add_exception_handler(unavailable, _unavailable_handler)
+        app.add_exception_handler(unavailable, _for_pages_too(_unavailable_handler))
     # Database errors in the inner middleware (answered there); Exception in Starlette's outermost one,
     # which re-raises after answering (request_observer handles that).
     for database_failure in (DBAPIError, PoolTimeout, OSError, TimeoutError, Exception):
-        app.add_exception_handler(database_failure, _unexpected_error_handler)
+        app.add_exception_handler(database_failure, _for_pages_too(_unexpected_error_handler))

@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     )
     api_tokens: str = Field("", description="Comma-separated read-write bearer tokens; empty with no read tokens = open API.")
     api_read_tokens: str = Field("", description="Comma-separated read-only bearer tokens (GET and HEAD only).")
+    session_secret: str = Field(
+        "",
+        description="Key that signs the web pages' login cookie; empty = derived from the configured tokens (changing a "
+        "token then logs every browser out). Set the same value on every replica.",
+    )
+    session_hours: float = Field(12.0, gt=0, le=8760, description="How long a web login lasts before the pages ask for the token again.")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Request bodies larger than this get 413.")
     db_lock_timeout_seconds: float = Field(
         5.0, gt=0, le=60,

@@ -19,6 +19,10 @@ class NotFound(DomainError):
     """A referenced row does not exist."""
 
 
+class Forbidden(DomainError):
+    """The caller may not do this (a read-only login acting, a form from another site)."""
+
+
 class Conflict(DomainError):
     """The change would collide with another row (e.g. a rename onto a taken name)."""
 

@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import asyncio
 
+from fastapi import Request
+from fastapi.responses import RedirectResponse
+
 from ..http import DB, JSON, api_router
 
 router = api_router(tags=["health"])
@@ -10,7 +13,10 @@ READY_TIMEOUT_SECONDS = 2.0
 
 
 @router.get("/")
-async def heartbeat():
+async def heartbeat(request: Request):
+    """API clients get a heartbeat; a browser (asking for HTML) is sent to the web pages."""
+    if "text/html" in request.headers.get("accept", ""):
+        return RedirectResponse("/ui", status_code=303)
     return JSON({"status": "ok"})
 
 
