@@ -73,3 +73,4 @@ anomaly_detection_result = Table(
     PrimaryKeyConstraint("pipeline_execution_id", "rule_id"),
 )
 Index("ix_anomaly_detection_result_pipeline_id_detected_at", anomaly_detection_result.c.pipeline_id, anomaly_detection_result.c.detected_at)
+Index("ix_anomaly_detection_result_detected_at", anomaly_detection_result.c.detected_at)  # anomalous pipelines (migration 0008)

@@ -70,6 +70,12 @@ Index(
     postgresql_where=text("completed_successfully IS NULL"),
 )
 Index(
+    "ix_pipeline_execution_failed_end_date",  # the pages' "failing" pipelines (reporting/health.py, migration 0008)
+    pipeline_execution.c.end_date,
+    sqlite_where=text("completed_successfully = false"),
+    postgresql_where=text("completed_successfully = false"),
+)
+Index(
     "ix_pipeline_execution_anomaly_pending",
     pipeline_execution.c.id,
     sqlite_where=text("completed_successfully AND anomaly_checked_at IS NULL"),

@@ -1,0 +1,30 @@
+"""Indexes for the web pages' "right now" questions (reporting/health.py).
+
+* ix_pipeline_execution_failed_end_date: "which pipelines failed in the last 24 h" — failures are a small
+  part of all runs, so a partial index over them answers this from a few entries instead of a day of runs.
+* ix_anomaly_detection_result_detected_at: "which pipelines had an anomaly in the last 24 h" across all
+  pipelines; the existing (pipeline_id, detected_at) index only serves one pipeline at a time.
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-11-30
+"""
+
+from alembic import op
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute(
+        "CREATE INDEX ix_pipeline_execution_failed_end_date ON pipeline_execution (end_date) WHERE completed_successfully = false"
+    )
+    op.execute("CREATE INDEX ix_anomaly_detection_result_detected_at ON anomaly_detection_result (detected_at)")
+
+
+def downgrade() -> None:
+    op.execute("DROP INDEX ix_anomaly_detection_result_detected_at")
+    op.execute("DROP INDEX ix_pipeline_execution_failed_end_date")
