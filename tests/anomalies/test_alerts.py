@@ -26,7 +26,7 @@ async def test_the_alert_links_to_the_pipeline(client, clock):
     pid, _, last = await contract_example(client, clock)
     await detect(client, last)
     [alert] = await _anomaly_alerts(client)
-    assert alert["details"]["Links"] == f"\n\t• http://localhost:8000/pipeline/{pid}"
+    assert alert["details"]["Links"] == f"\n\t• http://localhost:8000/ui/pipelines/{pid}"
 
 
 async def test_a_rerun_does_not_alert_again(client, clock):

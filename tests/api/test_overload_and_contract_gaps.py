@@ -129,4 +129,4 @@ async def test_alert_links_use_the_public_url(client):
     await stale_pipeline(client, "late")
     await client.post("/freshness", params={"wait": "true"})
     alert = (await client.get("/alerts")).json()[0]
-    assert "https://watcher.example.com/pipeline/1" in alert["details"]["Links"]
+    assert "https://watcher.example.com/ui/pipelines/1" in alert["details"]["Links"]

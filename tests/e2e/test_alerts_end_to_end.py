@@ -26,7 +26,7 @@ def test_freshness_alert_and_recovery_arrive_at_the_webhooks(database_url, tmp_p
         assert wait_for(lambda: len(receiver.bodies("/hook")) == 1 and len(receiver.bodies("/slack")) == 1)
         assert receiver.bodies("/hook")[0]["event"] == "opened"
         slack = receiver.bodies("/slack")[0]["text"]
-        assert "⚠️ *WARNING*" in slack and "orders (ID: 1)" in slack and "http://watcher.example/pipeline/1" in slack
+        assert "⚠️ *WARNING*" in slack and "orders (ID: 1)" in slack and "http://watcher.example/ui/pipelines/1" in slack
 
         now = dt.datetime.now(dt.UTC)
         fresh = http.post(

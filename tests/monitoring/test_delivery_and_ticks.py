@@ -44,7 +44,7 @@ async def test_alert_reaches_slack_and_json_webhooks_once(settings, standalone_d
             f"⚠️ *WARNING*\n*Freshness Check - Pipeline DML*\n*Timestamp:* 2025-03-01 10:00:00 UTC\n*Alert ID:* {alert_id}\n"
             "*Message:* Pipeline Freshness Check - 1 NEW pipeline(s) overdue\n\n*Details:*\n"
             "• *Failed Pipelines:* \n\t• orders (ID: 1): Last DML 2025-03-01T08:00:00Z, Expected within 1 hour\n"
-            "• *Links:* \n\t• http://localhost:8000/pipeline/1"
+            "• *Links:* \n\t• http://localhost:8000/ui/pipelines/1"
         )
         [hook] = receiver.bodies("/hook")
         assert (hook["id"], hook["kind"], hook["event"], hook["level"]) == (alert_id, "freshness", "opened", "warning")

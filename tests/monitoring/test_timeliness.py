@@ -56,7 +56,7 @@ async def test_running_execution_past_its_deadline_opens_then_recovers(app, clie
         f"\n\t• Pipeline 'orders load' (Execution ID: {execution}): finished (completed) after 3.02 hours"
     )
     assert alerts[0]["pipeline_execution_ids"] == [execution]
-    assert [a["details"]["Links"] for a in alerts] == [f"\n\t• http://localhost:8000/pipeline/{pid}"] * 2
+    assert [a["details"]["Links"] for a in alerts] == [f"\n\t• http://localhost:8000/ui/pipelines/{pid}"] * 2
 
 
 async def test_execution_running_longer_than_the_lookback_is_still_caught(app, client):

@@ -57,7 +57,7 @@ def slack_text(
 
 
 def pipeline_link(public_url: str, pipeline_id: int) -> str:
-    return f"{public_url}/pipeline/{pipeline_id}"
+    return f"{public_url}/ui/pipelines/{pipeline_id}"  # the pipeline's page, readable by a person
 
 
 MAX_LINKS = 20  # a message about 80,000 pipelines lists them all, but links to the first few only
