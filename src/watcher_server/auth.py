@@ -121,8 +121,11 @@ def _cookie(scope, name: str) -> str | None:
 
 
 def _is_browser_page(scope) -> bool:
+    """A browser opening a page (it asks for HTML); API clients keep their JSON 401."""
     path = scope["path"]
-    return scope["method"] in READ_METHODS and (path == "/ui" or path.startswith("/ui/") or path in BROWSER_PATHS)
+    if scope["method"] not in READ_METHODS or not (path == "/ui" or path.startswith("/ui/") or path in BROWSER_PATHS):
+        return False
+    return "text/html" in (_header(scope, b"accept") or "")
 
 
 async def _to_login(send, scope) -> None:

@@ -46,6 +46,7 @@ class Visit:
     requests: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)  # alert()/confirm() that fired: an injected script ran
     result: Any = None
 
     def foreign_requests(self) -> list[str]:
@@ -74,16 +75,16 @@ class Browser:
             self._playwright.stop()
             raise
 
-    def visit(self, base_url: str, path: str, inspect: Callable[[Any], Any], timeout: float = 120) -> Visit:
+    def visit(self, base_url: str, path: str, inspect: Callable[[Any], Any], timeout: float = 120, javascript: bool = True) -> Visit:
         """Open `path` of the server at `base_url` (as http://PUBLIC_HOST:port) in a fresh context, call
         `inspect(page)`, and return the recorded Visit. Requests to other origins are recorded, then
         aborted, so a regression neither waits for nor depends on the internet."""
         port = urlsplit(base_url).port
-        return self._thread.submit(self._visit, f"http://{PUBLIC_HOST}:{port}", path, inspect).result(timeout=timeout)
+        return self._thread.submit(self._visit, f"http://{PUBLIC_HOST}:{port}", path, inspect, javascript).result(timeout=timeout)
 
-    def _visit(self, origin: str, path: str, inspect: Callable[[Any], Any]) -> Visit:
+    def _visit(self, origin: str, path: str, inspect: Callable[[Any], Any], javascript: bool = True) -> Visit:
         visit = Visit(origin=origin)
-        context = self._browser.new_context()
+        context = self._browser.new_context(java_script_enabled=javascript)
         try:
             context.route(lambda url: _is_foreign(url, origin), lambda route: route.abort("blockedbyclient"))
             page = context.new_page()
@@ -91,6 +92,7 @@ class Browser:
             page.on("request", lambda request: visit.requests.append(request.url))
             page.on("console", lambda message: visit.console_errors.append(message.text) if message.type == "error" else None)
             page.on("pageerror", lambda error: visit.page_errors.append(str(error)))
+            page.on("dialog", lambda dialog: (visit.dialogs.append(dialog.message), dialog.dismiss()))
             page.goto(origin + path, wait_until="load")
             try:
                 visit.result = inspect(page)

@@ -11,6 +11,7 @@ import pytest
 from ..helpers import create_pipeline
 
 TOKENS = pytest.mark.settings(api_tokens="write-token", api_read_tokens="read-token")
+BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}  # what a browser asks for when it opens a page
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
@@ -33,6 +34,8 @@ async def _pipeline(client, pipeline_id: int, headers=None) -> dict:
 
 @TOKENS
 async def test_a_page_without_a_login_leads_to_the_login_form_and_back_after_it(client):
+    assert (await client.get("/ui/pipelines")).status_code == 401  # an API client asking for a page: JSON 401
+    client.headers.update(BROWSER)
     response = await client.get("/ui/pipelines?state=stale&page=2")
     assert response.status_code == 303
     assert response.headers["location"] == "/ui/login?next=%2Fui%2Fpipelines%3Fstate%3Dstale%26page%3D2"
@@ -48,6 +51,7 @@ async def test_a_page_without_a_login_leads_to_the_login_form_and_back_after_it(
 
 @TOKENS
 async def test_a_wrong_token_shows_the_form_again_and_logs_nobody_in(client):
+    client.headers.update(BROWSER)
     answer = await _login(client, "not-a-token")
     assert answer.status_code == 401 and "not one of this server" in answer.text and 'name="token"' in answer.text
     assert "watcher_session" not in answer.headers.get("set-cookie", "")
@@ -56,6 +60,7 @@ async def test_a_wrong_token_shows_the_form_again_and_logs_nobody_in(client):
 
 @TOKENS
 async def test_api_docs_open_for_a_logged_in_browser(client):
+    client.headers.update(BROWSER)
     assert (await client.get("/docs")).headers["location"] == "/ui/login?next=%2Fdocs"
     await _login(client, "read-token")
     assert (await client.get("/docs")).status_code == 200
@@ -64,6 +69,7 @@ async def test_api_docs_open_for_a_logged_in_browser(client):
 
 @TOKENS
 async def test_the_login_cookie_cannot_be_forged_or_altered(client):
+    client.headers.update(BROWSER)
     await _login(client, "write-token")
     real = client.cookies["watcher_session"]
     for forged in (real[:-2] + ("AA" if not real.endswith("AA") else "BB"), "write-token", ""):
@@ -118,6 +124,7 @@ async def test_a_read_write_login_pauses_resumes_and_mutes_through_the_forms(cli
 
 @TOKENS
 async def test_logging_out_ends_the_session(client):
+    client.headers.update(BROWSER)
     await _login(client, "read-token")
     assert (await client.get("/pipeline")).status_code == 200
     answer = await client.post("/ui/logout", data={"csrf": client.cookies["watcher_csrf"]})
