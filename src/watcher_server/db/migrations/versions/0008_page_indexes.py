@@ -19,9 +19,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.execute(
-        "CREATE INDEX ix_pipeline_execution_failed_end_date ON pipeline_execution (end_date) WHERE completed_successfully = false"
-    )
+    op.execute("CREATE INDEX ix_pipeline_execution_failed_end_date ON pipeline_execution (end_date) WHERE completed_successfully = false")
     op.execute("CREATE INDEX ix_anomaly_detection_result_detected_at ON anomaly_detection_result (detected_at)")
 
 
