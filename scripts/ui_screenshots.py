@@ -126,7 +126,7 @@ class Seeder:
 
         # lineage: sources → cleaned tables → marts
         def table(name: str) -> dict:
-            return {"address_name": name, "address_type_name": "postgres", "address_type_group_name": "database"}
+            return {"name": name, "address_type_name": "postgres", "address_type_group_name": "database"}
 
         def lineage(pipeline: str, sources: list[str], targets: list[str]) -> None:
             self.post(

@@ -59,8 +59,8 @@ def _seed(base_url: str) -> dict[str, int]:
     post("/start_pipeline_execution", {"pipeline_id": ids[2], "start_date": (now - dt.timedelta(hours=3)).isoformat()})  # running, late
     post("/address_lineage", {
         "pipeline_id": ids[0],
-        "source_addresses": [{"address_name": _hostile(0), "address_type_name": _hostile(3), "address_type_group_name": _hostile(4)}],
-        "target_addresses": [{"address_name": _hostile(1), "address_type_name": _hostile(3), "address_type_group_name": _hostile(4)}],
+        "source_addresses": [{"name": _hostile(0), "address_type_name": _hostile(3), "address_type_group_name": _hostile(4)}],
+        "target_addresses": [{"name": _hostile(1), "address_type_name": _hostile(3), "address_type_group_name": _hostile(4)}],
     })  # fmt: skip
     post("/freshness", {}, wait="true")
     post("/timeliness", {"lookback_minutes": 600}, wait="true")
