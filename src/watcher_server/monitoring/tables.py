@@ -82,6 +82,7 @@ timeliness_pipeline_execution_log = Table(
     Column("resolved_at", UTCDateTime),
     created_at_column(),
 )
+Index("ix_timeliness_pipeline_execution_log_created_at", timeliness_pipeline_execution_log.c.created_at)  # the incidents page
 Index(
     "ix_timeliness_pipeline_execution_log_open",
     timeliness_pipeline_execution_log.c.pipeline_execution_id,

@@ -27,7 +27,7 @@ from ..executions.tables import pipeline_execution as pe
 from ..monitoring.tables import freshness_pipeline_log as freshness
 from ..monitoring.tables import timeliness_pipeline_execution_log as timeliness
 from ..pipelines.tables import pipeline
-from .health import RECENT, STATES, in_state
+from .health import RECENT, STATES, count_in, in_state
 
 PROBLEMS_SHOWN = 20  # pipelines listed per state; the rest are one link away
 RECENT_ALERTS = 10
@@ -101,14 +101,6 @@ def _count(table, *conditions):
     return select(func.count()).select_from(table).where(*conditions).scalar_subquery()
 
 
-def _pipelines_in(state: str, now: dt.datetime):
-    """How many pipelines are in `state`. health.problem_counts answers the same in one UNION; counted
-    apart, each state is read straight from its own index instead of being sorted together (95 ms
-    against 14 ms at 100,000 pipelines)."""
-    ids = in_state(state, now).distinct().subquery()
-    return select(func.count()).select_from(ids).scalar_subquery()
-
-
 async def _counts(conn: AsyncConnection, now: dt.datetime):
     since = now - RECENT
     pipelines = select(func.count().label("pipelines"), func.count(case((pipeline.c.active, 1))).label("active")).subquery()
@@ -120,7 +112,7 @@ async def _counts(conn: AsyncConnection, now: dt.datetime):
         _count(timeliness, timeliness.c.resolved_at.is_(None)).label("open_timeliness"),
         _count(anomaly, anomaly.c.detected_at >= since).label("anomalies"),
         # a pipeline has at most one open freshness incident (uq_freshness_pipeline_log_open): stale = open_freshness
-        *(_pipelines_in(state, now).label(state) for state in STATES if state != "stale"),
+        *(count_in(state, now).label(state) for state in STATES if state != "stale"),
     )
     counts = dict((await conn.execute(statement)).one()._mapping)
     counts["stale"] = counts["open_freshness"]

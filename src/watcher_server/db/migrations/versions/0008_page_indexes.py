@@ -4,6 +4,10 @@
   part of all runs, so a partial index over them answers this from a few entries instead of a day of runs.
 * ix_anomaly_detection_result_detected_at: "which pipelines had an anomaly in the last 24 h" across all
   pipelines; the existing (pipeline_id, detected_at) index only serves one pipeline at a time.
+* ix_timeliness_pipeline_execution_log_created_at: the incidents page lists timeliness incidents newest
+  first; without it that is a sort of the whole log.
+* ix_alert_delivery_status_id: the alerts page filtered by delivery status (the failed ones, say), newest
+  first; without it a rare status walks the whole alert history.
 
 Revision ID: 0008
 Revises: 0007
@@ -21,8 +25,12 @@ depends_on = None
 def upgrade() -> None:
     op.execute("CREATE INDEX ix_pipeline_execution_failed_end_date ON pipeline_execution (end_date) WHERE completed_successfully = false")
     op.execute("CREATE INDEX ix_anomaly_detection_result_detected_at ON anomaly_detection_result (detected_at)")
+    op.execute("CREATE INDEX ix_timeliness_pipeline_execution_log_created_at ON timeliness_pipeline_execution_log (created_at)")
+    op.execute("CREATE INDEX ix_alert_delivery_status_id ON alert (delivery_status, id)")
 
 
 def downgrade() -> None:
+    op.execute("DROP INDEX ix_alert_delivery_status_id")
+    op.execute("DROP INDEX ix_timeliness_pipeline_execution_log_created_at")
     op.execute("DROP INDEX ix_anomaly_detection_result_detected_at")
     op.execute("DROP INDEX ix_pipeline_execution_failed_end_date")
