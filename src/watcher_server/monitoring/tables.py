@@ -48,6 +48,7 @@ Index(
     postgresql_where=text("resolved_at IS NULL"),
 )
 Index("ix_freshness_pipeline_log_resolved_at", freshness_pipeline_log.c.resolved_at)
+Index("ix_freshness_pipeline_log_pipeline_id_id", freshness_pipeline_log.c.pipeline_id, freshness_pipeline_log.c.id)  # a pipeline's page
 
 # One row per background check. last_run_at is the freshness run's evaluation time: every run
 # evaluates every open incident, so an open incident's last_evaluated_at is this time (stamping it
@@ -83,6 +84,11 @@ timeliness_pipeline_execution_log = Table(
     created_at_column(),
 )
 Index("ix_timeliness_pipeline_execution_log_created_at", timeliness_pipeline_execution_log.c.created_at)  # the incidents page
+Index(
+    "ix_timeliness_pipeline_execution_log_pipeline_id",  # a pipeline's page
+    timeliness_pipeline_execution_log.c.pipeline_id,
+    timeliness_pipeline_execution_log.c.pipeline_execution_id,
+)
 Index(
     "ix_timeliness_pipeline_execution_log_open",
     timeliness_pipeline_execution_log.c.pipeline_execution_id,
