@@ -45,6 +45,12 @@ def _seed(base_url: str) -> dict[str, int]:
             "watermark": _hostile(index + 4)[:200], "next_watermark": _hostile(index)[:200],
             "freshness_number": 1, "freshness_datepart": "hour", "timeliness_number": 1, "timeliness_datepart": "hour",
         })["id"]  # fmt: skip
+    # lineage first: a successful end turns the pipeline's load_lineage off (contract §7.2)
+    post("/address_lineage", {
+        "pipeline_id": ids[0],
+        "source_addresses": [{"name": _hostile(0), "address_type_name": _hostile(3), "address_type_group_name": _hostile(4)}],
+        "target_addresses": [{"name": _hostile(1), "address_type_name": _hostile(3), "address_type_group_name": _hostile(4)}],
+    })  # fmt: skip
     root = post("/start_pipeline_execution", {"pipeline_id": ids[0], "start_date": (now - dt.timedelta(hours=5)).isoformat(),
                                               "execution_metadata": {"note": _hostile(1)}})["id"]  # fmt: skip
     child = post(
@@ -57,11 +63,6 @@ def _seed(base_url: str) -> dict[str, int]:
         {"id": root, "end_date": (now - dt.timedelta(hours=2)).isoformat(), "completed_successfully": True, "inserts": 5},
     )
     post("/start_pipeline_execution", {"pipeline_id": ids[2], "start_date": (now - dt.timedelta(hours=3)).isoformat()})  # running, late
-    post("/address_lineage", {
-        "pipeline_id": ids[0],
-        "source_addresses": [{"name": _hostile(0), "address_type_name": _hostile(3), "address_type_group_name": _hostile(4)}],
-        "target_addresses": [{"name": _hostile(1), "address_type_name": _hostile(3), "address_type_group_name": _hostile(4)}],
-    })  # fmt: skip
     post("/freshness", {}, wait="true")
     post("/timeliness", {"lookback_minutes": 600}, wait="true")
     ids["execution"] = root
