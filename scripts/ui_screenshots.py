@@ -88,8 +88,33 @@ class Seeder:
                                       pipeline_metadata={"owner": ["data-platform", "analytics", "finance"][index % 3], "tier": index % 3 + 1})  # fmt: skip
             self.post(
                 "/anomaly_detection_rule",
-                {"pipeline_id": ids[name], "metric_field": "total_rows", "z_threshold": 3, "minimum_executions": 10},
+                {"pipeline_id": ids[name], "metric_field": "total_rows", "z_threshold": 3, "minimum_executions": 10, "seasonality": "none"},
             )
+
+        # lineage before any run: a successful end turns a pipeline's load_lineage off (contract §7.2)
+        def table(name: str) -> dict:
+            return {"name": name, "address_type_name": "postgres", "address_type_group_name": "database"}
+
+        def lineage(pipeline: str, sources: list[str], targets: list[str]) -> None:
+            self.post(
+                "/address_lineage",
+                {
+                    "pipeline_id": ids[pipeline],
+                    "source_addresses": [table(s) for s in sources],
+                    "target_addresses": [table(t) for t in targets],
+                },
+            )
+
+        lineage("orders_extract", ["shop.public.orders"], ["raw.orders"])
+        lineage("customers_extract", ["shop.public.customers"], ["raw.customers"])
+        lineage("payments_extract", ["stripe.api.charges"], ["raw.payments"])
+        lineage("orders_clean", ["raw.orders", "raw.payments"], ["core.orders"])
+        lineage("customers_dedupe", ["raw.customers"], ["core.customers"])
+        lineage("revenue_daily", ["core.orders", "core.customers"], ["mart.revenue_daily"])
+        lineage("churn_features", ["core.customers", "core.orders"], ["mart.churn_features"])
+        lineage("marketing_attribution", ["core.orders", "raw.sessions"], ["mart.attribution"])
+        lineage("sessions_rollup", ["raw.sessions"], ["mart.sessions_daily"])
+        for name in names:
             base_rows = rng.randint(5_000, 200_000)
             for hour in range(36, 0, -1):
                 start = self.now - dt.timedelta(hours=hour, minutes=rng.randint(0, 20))
@@ -124,29 +149,6 @@ class Seeder:
                 {"id": child, "end_date": (begin + dt.timedelta(minutes=20)).isoformat(), "completed_successfully": step != 1},
             )
 
-        # lineage: sources → cleaned tables → marts
-        def table(name: str) -> dict:
-            return {"name": name, "address_type_name": "postgres", "address_type_group_name": "database"}
-
-        def lineage(pipeline: str, sources: list[str], targets: list[str]) -> None:
-            self.post(
-                "/address_lineage",
-                {
-                    "pipeline_id": ids[pipeline],
-                    "source_addresses": [table(s) for s in sources],
-                    "target_addresses": [table(t) for t in targets],
-                },
-            )
-
-        lineage("orders_extract", ["shop.public.orders"], ["raw.orders"])
-        lineage("customers_extract", ["shop.public.customers"], ["raw.customers"])
-        lineage("payments_extract", ["stripe.api.charges"], ["raw.payments"])
-        lineage("orders_clean", ["raw.orders", "raw.payments"], ["core.orders"])
-        lineage("customers_dedupe", ["raw.customers"], ["core.customers"])
-        lineage("revenue_daily", ["core.orders", "core.customers"], ["mart.revenue_daily"])
-        lineage("churn_features", ["core.customers", "core.orders"], ["mart.churn_features"])
-        lineage("marketing_attribution", ["core.orders", "raw.sessions"], ["mart.attribution"])
-        lineage("sessions_rollup", ["raw.sessions"], ["mart.sessions_daily"])
         self.http.post("/freshness", params={"wait": "true"}).raise_for_status()
         self.http.post("/timeliness", params={"wait": "true"}, json={"lookback_minutes": 600}).raise_for_status()
         shown.update(pipeline=ids["revenue_daily"], execution=root, spike=spike)

@@ -58,6 +58,8 @@ def _duration(seconds: Any) -> str:
     seconds = float(seconds)
     if not math.isfinite(seconds):
         return "—"
+    if seconds < 0:
+        return "−" + _duration(-seconds)
     whole = int(round(seconds))
     days, rest = divmod(whole, 86_400)
     hours, rest = divmod(rest, 3600)
