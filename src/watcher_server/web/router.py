@@ -40,7 +40,9 @@ async def login(request: Request):
     token, next = form.get("token", ""), form.get("next", "/ui")
     tokens = request.app.state.tokens
     if tokens.role_of_token(token) is None:
-        return page(request, "login.html", {"next": _safe_next(next), "error": "That token is not one of this server's tokens."}, 401)
+        # 200, the form again with the reason: a 401 would need a WWW-Authenticate scheme, and the browser
+        # logs any 4xx document as a console error
+        return page(request, "login.html", {"next": _safe_next(next), "error": "That token is not one of this server's tokens."})
     response = redirect(_safe_next(next))
     settings = request.app.state.settings
     response.set_cookie(
