@@ -317,3 +317,20 @@ def test_the_alerts_page_lists_the_freshness_alert_with_its_pipelines_as_inert_t
     assert hrefs == [f"/ui/pipelines/{pid}" for pid, _ in by_id] and more == []
     assert url.endswith(hrefs[0]) and status == 200
     _clean(visit)
+
+
+async def test_the_alert_pager_stops_at_the_last_page_it_serves_and_points_to_the_api(client, db, monkeypatch):
+    from watcher_server.web.pages import alerts as alerts_page
+
+    monkeypatch.setattr(alerts_page, "MAX_PAGE", 2)  # the page limit, reached here with 110 alerts instead of 100,000
+    async with db.write() as conn:
+        await conn.execute(
+            insert(alert),
+            [{"kind": "freshness", "event": "opened", "level": "warning", "title": f"alert {n}", "message": "m",
+              "created_at": dt.datetime(2026, 3, 1, tzinfo=UTC), "delivery_status": "not_configured"} for n in range(110)],
+        )  # fmt: skip
+    second = (await client.get("/ui/alerts", params={"page": "2"})).text
+    assert second.count('<tr class="alert"') == 50
+    assert 'rel="next"' not in second and 'id="older-alerts"' in second
+    first = (await client.get("/ui/alerts")).text
+    assert 'rel="next"' in first and 'id="older-alerts"' not in first

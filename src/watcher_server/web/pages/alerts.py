@@ -35,7 +35,8 @@ async def alerts_page(
         db, None if delivery == "any" else delivery, None if kind == "any" else kind, (number - 1) * PAGE_SIZE, PAGE_SIZE
     )
     context = {
-        "alerts": rows[:PAGE_SIZE], "delivery": delivery, "kind": kind, "pager": pager(request, number, PAGE_SIZE, len(rows) > PAGE_SIZE),
+        "alerts": rows[:PAGE_SIZE], "delivery": delivery, "kind": kind, "pager": pager(request, number, PAGE_SIZE, len(rows) > PAGE_SIZE and number < MAX_PAGE),
+        "beyond": len(rows) > PAGE_SIZE and number == MAX_PAGE,
         "kinds": KINDS, "statuses": DELIVERY_STATUSES, "message_characters": MESSAGE_CHARACTERS, "error_characters": ERROR_CHARACTERS,
         "now": clock.now(),
     }  # fmt: skip
