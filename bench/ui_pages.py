@@ -40,6 +40,7 @@ from watcher_server.db.engine import Database, create_engine
 from watcher_server.monitoring.freshness import run_freshness
 from watcher_server.monitoring.timeliness import run_timeliness
 from watcher_server.settings import Settings
+from watcher_server.web.pages.alerts import MAX_PAGE as ALERTS_MAX_PAGE
 
 ROOT = Path(__file__).resolve().parents[1]
 DATABASE = "watcher_ui_bench"
@@ -436,7 +437,8 @@ async def pages_to_measure(url: str) -> list[Page]:
         Page(f"stress: lineage, hub ({fan_out} down), depth 6", f"/ui/lineage?address_id={hub}&depth=6"),
         Page(f"stress: lineage, mart with {fan_in} inputs, depth 2", f"/ui/lineage?address_id={wide}&depth=2"),
         Page("stress: incidents, page 20", "/ui/incidents?page=20"),
-        Page("stress: alerts, last page", f"/ui/alerts?page={-(-alerts // 50)}"),
+        # the deepest page the alerts page serves (older alerts are read from the API)
+        Page("stress: alerts, last page", f"/ui/alerts?page={min(-(-alerts // 50), ALERTS_MAX_PAGE)}"),
     ]
 
 
