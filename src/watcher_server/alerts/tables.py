@@ -43,8 +43,8 @@ alert = Table(
     sqlite_autoincrement=True,
 )
 Index("ix_alert_created_at", alert.c.created_at)
-Index("ix_alert_kind_id", alert.c.kind, alert.c.id)
-Index("ix_alert_delivery_status_id", alert.c.delivery_status, alert.c.id)  # the alerts page by delivery status (migration 0008)  # the last alert of a kind: the queue incident (migration 0006)
+Index("ix_alert_kind_id", alert.c.kind, alert.c.id)  # the last alert of a kind: the queue incident (migration 0006)
+Index("ix_alert_delivery_status_id", alert.c.delivery_status, alert.c.id)  # the alerts page by delivery status (migration 0008)
 Index(
     "ix_alert_undelivered",
     alert.c.next_attempt_at,
