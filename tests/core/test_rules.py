@@ -169,5 +169,5 @@ def test_alerts_link_to_the_first_twenty_pipelines_and_count_the_rest():
     from watcher_server.alerts.texts import pipeline_links
 
     text = pipeline_links("http://w", list(range(1, 26)))
-    assert text.startswith("\n\t• http://w/pipeline/1\n\t• http://w/pipeline/2")
-    assert text.count("http://w/pipeline/") == 20 and text.endswith("\n\t• … and 5 more")
+    assert text.startswith("\n\t• http://w/ui/pipelines/1\n\t• http://w/ui/pipelines/2")
+    assert text.count("http://w/ui/pipelines/") == 20 and text.endswith("\n\t• … and 5 more")
