@@ -167,6 +167,7 @@ ROUTE_ERRORS: dict[str, dict[int, str]] = {
         **WAIT_DB,
     },
     "GET /anomaly_detection_result": {DB: ""},
+    "GET /anomaly_incidents": {DB: ""},
     "POST /unflag_anomaly": {
         404: "The execution is unknown or not of this pipeline (`Pipeline execution <id> not found`), has no "
         "flags, or none of the metrics is flagged.",

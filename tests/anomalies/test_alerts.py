@@ -1,4 +1,7 @@
-"""The anomaly alert (contract §13.2 step 7): one per detection run, for the metrics that fired for the first time."""
+"""The anomaly alert (contract §13.2 step 7): one per detection run, for the metrics that fired for the first time.
+
+Since anomaly incidents (docs/api.md, "Anomaly incidents") only a metric that turns anomalous is alerted:
+these runs each open an incident, so they alert as before. Runs inside an incident: test_incidents.py."""
 
 from .support import contract_example, detect, flagged_on_total_rows_then_inserts_rule_added
 
@@ -19,7 +22,8 @@ async def test_the_alert_lists_each_metric_with_its_value_and_range(client, cloc
     await detect(client, last)
     [alert] = await _anomaly_alerts(client)
     assert alert["details"]["Total Anomalies"] == 1 and alert["details"]["Metrics"] == ["total_rows"]
-    assert alert["details"]["Anomalies"] == "\n\t• total_rows: 500 (Range: 18 - 30)"
+    # the incident's opening alert also gives the z-score (docs/api.md, "Anomaly incidents")
+    assert alert["details"]["Anomalies"] == "\n\t• total_rows: 500 (Range: 18 - 30, z-score: 150.52)"
 
 
 async def test_the_alert_links_to_the_pipeline(client, clock):

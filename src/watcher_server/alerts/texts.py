@@ -37,7 +37,7 @@ def lines(items: list[str]) -> str:
 # the order they were written, so the message fixes its own order: what happened first, links last.
 DETAIL_ORDER = (
     "Failed Pipelines", "Recovered Pipelines", "Failed Executions", "Recovered Executions",
-    "Total Anomalies", "Metrics", "Anomalies", "Total pending", "By type", "Links",
+    "Total Anomalies", "Total Recovered", "Metrics", "Anomalies", "Recovered", "Total pending", "By type", "Links",
 )  # fmt: skip
 
 

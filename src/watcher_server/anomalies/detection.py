@@ -1,7 +1,8 @@
 """Anomaly detection for one successful execution (contract §13.2-13.3): read, evaluate, persist, alert.
 
 The z-score rule lives in evaluation.py and sees plain values only. This module reads what it needs,
-writes what it concluded (result rows, flags, anomaly_checked_at) and records the alert, all in one
+writes what it concluded (result rows, flags, anomaly_checked_at) and moves the pipeline's anomaly
+incidents on (incidents.py: they, not each flagged execution, raise the alerts), all in one
 transaction under the execution's lock.
 """
 
@@ -9,15 +10,13 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
-import math
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Select, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..alerts.service import Outbox, record_alert
-from ..alerts.texts import lines
+from ..alerts.service import Outbox
 from ..core.errors import NotFound
 from ..core.ids import fits_int64
 from ..db.engine import Database
@@ -25,9 +24,9 @@ from ..db.filters import id_equals
 from ..db.locks import exclusive
 from ..executions.service import EXECUTION_NOT_FOUND
 from ..executions.tables import pipeline_execution as pe
-from ..pipelines.tables import pipeline
 from ..settings import Settings
-from .evaluation import Anomaly, Execution, Rule, Season, Skipped, evaluate_rules
+from . import incidents
+from .evaluation import Anomaly, Evaluation, Execution, Rule, Season, Skipped, evaluate_rules
 from .results import render_result
 from .tables import anomaly_detection_result as result
 from .tables import anomaly_detection_rule
@@ -77,8 +76,8 @@ async def detect(db: Database, settings: Settings, execution_id: int, now: dt.da
         evaluation = evaluate_rules(subject, rules, baselines)
         rows = await _persist(conn, execution, evaluation.anomalies, now)
         first_time = [anomaly for anomaly in evaluation.anomalies if anomaly.rule.id not in already]
-        if first_time:
-            await _alert(conn, settings, now, outbox, execution, first_time)
+        normal = _normal(subject, rules, baselines, evaluation)
+        await incidents.follow(conn, settings, now, outbox, execution, first_time, normal)
     return {
         "status": "warning" if rows else "success",
         **base,
@@ -183,25 +182,8 @@ def _render_skipped(skipped: Skipped) -> dict[str, Any]:
     return {"rule_id": skipped.rule_id, "metric_field": skipped.metric_field, "reason": skipped.reason}
 
 
-async def _alert(
-    conn: AsyncConnection, settings: Settings, now: dt.datetime, outbox: Outbox, execution, first_time: Sequence[Anomaly]
-) -> None:
-    """One alert for the metrics that fired for the first time for E, in E's transaction (§13.2.7)."""
-    name = (await conn.execute(select(pipeline.c.name).where(pipeline.c.id == execution.pipeline_id))).scalar_one()
-    await record_alert(
-        conn, settings, now, outbox, kind="anomaly", event="anomaly", level="warning", title="Anomaly Detection",
-        message=f"Anomalies Detected for Pipeline '{name}' (ID: {execution.pipeline_id}) - Execution ID {execution.id} flagged",
-        details={
-            "Total Anomalies": len(first_time),
-            "Metrics": [anomaly.rule.metric_field for anomaly in first_time],
-            "Anomalies": lines(
-                [f"{a.rule.metric_field}: {_plain(a.value)} (Range: {a.verdict.lower:.0f} - {a.verdict.upper:.0f})" for a in first_time]
-            ),
-        },
-        pipeline_ids=[execution.pipeline_id], execution_ids=[execution.id],
-    )  # fmt: skip
-
-
-def _plain(value: float) -> str:
-    """Whole numbers without a trailing .0, as people write counts."""
-    return str(int(value)) if math.isfinite(value) and value == int(value) else str(value)
+def _normal(subject: Execution, rules: Sequence[Rule], baselines: dict[int, list[float]], evaluation: Evaluation) -> list[incidents.Normal]:
+    """The rules that evaluated E and did not fire (neither skipped nor an anomaly), with E's value
+    and the baseline it was measured against: what recovers an incident."""
+    decided = {anomaly.rule.id for anomaly in evaluation.anomalies} | {skipped.rule_id for skipped in evaluation.skipped}
+    return [incidents.Normal(r, subject.values[r.metric_field], baselines[r.id]) for r in rules if r.id not in decided]

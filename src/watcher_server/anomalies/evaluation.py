@@ -93,18 +93,21 @@ def season_of(seasonality: str, hour_recorded: int, weekday_recorded: int) -> Se
     return Season(column, hour_recorded if column == "hour_recorded" else weekday_recorded)
 
 
-def evaluate(value: float, baseline: Sequence[float], z: float, direction: str) -> Verdict | None:
-    """The z-score rule: None when the value is inside the band (or fires in the other direction)."""
+def band(baseline: Sequence[float], z: float) -> tuple[float, float, float, float]:
+    """(mean, sd, lower, upper) of a baseline. A zero-spread baseline has no band to speak of: both
+    bounds are the mean, so any different value stands out."""
     mean = statistics.fmean(baseline)
     sd = statistics.stdev(baseline) if len(baseline) > 1 else 0.0
     if sd > 0:
-        lower, upper, z_score = max(0.0, mean - z * sd), mean + z * sd, (value - mean) / sd
-        kind = "spike" if value > upper else "drop" if value < lower else None
-    else:
-        # A zero-spread baseline has no band to speak of: any different value stands out.
-        lower = upper = mean
-        z_score = None
-        kind = "spike" if value > mean else "drop" if value < mean else None
+        return mean, sd, max(0.0, mean - z * sd), mean + z * sd
+    return mean, sd, mean, mean
+
+
+def evaluate(value: float, baseline: Sequence[float], z: float, direction: str) -> Verdict | None:
+    """The z-score rule: None when the value is inside the band (or fires in the other direction)."""
+    mean, sd, lower, upper = band(baseline, z)
+    z_score = (value - mean) / sd if sd > 0 else None
+    kind = "spike" if value > upper else "drop" if value < lower else None
     if kind is None or (direction != "both" and direction != kind):
         return None
     return Verdict(kind, mean, sd, lower, upper, z_score)

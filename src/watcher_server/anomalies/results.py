@@ -1,4 +1,5 @@
-"""Reading and clearing detection results: the result list and unflag (contract §13.3-13.4)."""
+"""Reading and clearing detection results: the result list and unflag (contract §13.3-13.4); an unflag may
+end an anomaly incident (incidents.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
+from ..core.clock import CLOCK
 from ..core.errors import NotFound
 from ..core.ids import fits_int64
 from ..core.rendering import render_row
@@ -14,6 +16,7 @@ from ..db.filters import id_equals
 from ..db.locks import exclusive
 from ..db.paging import Page
 from ..executions.tables import pipeline_execution as pe
+from . import incidents
 from .tables import anomaly_detection_result as result
 
 RESULT_KEYS = (
@@ -66,3 +69,4 @@ async def unflag(db: Database, pipeline_id: int, execution_id: int, metrics: lis
         flags.update({m: False for m in flagged})
         await conn.execute(update(pe).where(pe.c.id == execution_id).values(anomaly_flags=flags))
         await conn.execute(delete(result).where(result.c.pipeline_execution_id == execution_id, result.c.metric_field.in_(flagged)))
+        await incidents.unflagged(conn, pipeline_id, execution_id, flagged, CLOCK.now())

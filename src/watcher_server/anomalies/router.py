@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Query
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from ..core.fields import Id
+from ..core.text import normalize
 from ..http import DB, JSON, DatetimeQuery, Jobs, Paging, ServicesDep, api_router
 from ..jobs import triggers
 from ..pipelines.schemas import IdResponse
-from . import rules
+from . import incidents, rules
 from .detection import require_execution
 from .results import list_results, render_result, unflag
 from .rules import Metric, RuleCreate, RuleUpdate, render_rule
@@ -92,3 +93,17 @@ async def results(
 async def unflag_anomaly(body: UnflagRequest, db: DB):
     await unflag(db, body.pipeline_id, body.pipeline_execution_id, body.metric_field)
     return Response(status_code=204)
+
+
+@router.get("/anomaly_incidents")
+async def anomaly_incidents(
+    db: DB,
+    paging: Paging,
+    pipeline_id: int | None = None,
+    metric_field: Metric | None = None,
+    status: Annotated[Literal["open", "resolved"] | None, BeforeValidator(normalize)] = None,
+    since: DatetimeQuery = None,
+):
+    """Anomaly incidents, ordered by id: a pipeline's metric is anomalous from the execution that opened
+    the incident until a later one is normal again. `since` filters on `opened_at`."""
+    return JSON(await incidents.list_incidents(db, paging, pipeline_id, metric_field, status, since))

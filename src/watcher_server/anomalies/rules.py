@@ -1,4 +1,5 @@
-"""Anomaly detection rules: create-or-get, list, read, PATCH (contract §13.1)."""
+"""Anomaly detection rules: create-or-get, list, read, PATCH (contract §13.1). A PATCH that stops a rule
+watching its metric ends the metric's open anomaly incident (incidents.py)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,11 @@ from ..core.rendering import render_row
 from ..core.text import normalize
 from ..db.engine import Database
 from ..db.filters import id_equals
+from ..db.locks import exclusive
 from ..db.paging import Page
 from ..db.upsert import get_or_create
 from ..pipelines.service import require_pipeline
+from . import incidents
 from .tables import anomaly_detection_rule as rule
 from .vocabulary import DIRECTIONS, METRICS, SEASONALITIES
 
@@ -103,6 +106,16 @@ async def patch_rule(db: Database, body: RuleUpdate):
         changes["z_threshold"] = two_decimals(changes["z_threshold"])
     async with db.write() as conn:
         current = await _require(conn, body.id)
+        now = CLOCK.now()
+        stops_watching = current.active and (
+            changes.get("active") is False
+            or changes.get("pipeline_id", current.pipeline_id) != current.pipeline_id
+            or changes.get("metric_field", current.metric_field) != current.metric_field
+        )
+        if stops_watching:
+            # Before the rule changes: a detection of this pipeline holding the lock finishes first, and
+            # one waiting for it then finds the rule changed and opens nothing.
+            await exclusive(conn, incidents.lock(current.pipeline_id))
         if "pipeline_id" in changes:
             await require_pipeline(conn, changes["pipeline_id"])
         pipeline_id = changes.get("pipeline_id", current.pipeline_id)
@@ -111,11 +124,12 @@ async def patch_rule(db: Database, body: RuleUpdate):
         if (await conn.execute(clash)).first() is not None:
             raise Conflict(COLLISION)
         try:
-            return (
-                await conn.execute(update(rule).where(rule.c.id == body.id).values(**changes, updated_at=CLOCK.now()).returning(rule))
-            ).one()
+            updated = (await conn.execute(update(rule).where(rule.c.id == body.id).values(**changes, updated_at=now).returning(rule))).one()
         except IntegrityError:
             raise Conflict(COLLISION) from None
+        if stops_watching:
+            await incidents.unmonitored(conn, current.pipeline_id, current.metric_field, now)
+        return updated
 
 
 RULE_KEYS = (

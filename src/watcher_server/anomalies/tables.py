@@ -1,4 +1,4 @@
-"""Anomaly detection schema (contract §3, §13): rules and their results."""
+"""Anomaly detection schema (contract §3, §13): rules, their results, and anomaly incidents (migration 0009)."""
 
 from sqlalchemy import (
     Boolean,
@@ -19,7 +19,7 @@ from sqlalchemy import (
 
 from ..db.schema import enum_check, metadata
 from ..db.types import BigId, JSONDocument, UTCDateTime, created_at_column
-from .vocabulary import DIRECTIONS, METRICS, SEASONALITIES
+from .vocabulary import DIRECTIONS, INCIDENT_RESOLUTIONS, METRICS, SEASONALITIES
 
 anomaly_detection_rule = Table(
     "anomaly_detection_rule",
@@ -74,3 +74,43 @@ anomaly_detection_result = Table(
 )
 Index("ix_anomaly_detection_result_pipeline_id_detected_at", anomaly_detection_result.c.pipeline_id, anomaly_detection_result.c.detected_at)
 Index("ix_anomaly_detection_result_detected_at", anomaly_detection_result.c.detected_at)  # anomalous pipelines (migration 0008)
+
+# One row per spell of anomalies of a pipeline's metric: it opens with the first flagged execution and
+# ends when a later execution is normal again (or it is unflagged, or the rule stops watching). No
+# foreign keys to executions: incidents outlive execution retention, as alerts do.
+anomaly_incident = Table(
+    "anomaly_incident",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("pipeline_id", Integer, ForeignKey("pipeline.id"), nullable=False),
+    Column("metric_field", String(30), CheckConstraint(enum_check("metric_field", METRICS), name="metric_field_enum"), nullable=False),
+    Column("rule_id", Integer, ForeignKey("anomaly_detection_rule.id"), nullable=False),
+    Column("opened_execution_id", BigId, nullable=False),
+    Column("last_execution_id", BigId, nullable=False),
+    Column("resolved_execution_id", BigId),
+    Column("flagged_count", Integer, nullable=False),
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("resolved_at", UTCDateTime),
+    Column(
+        "resolution",
+        String(20),
+        CheckConstraint(enum_check("resolution", INCIDENT_RESOLUTIONS), name="resolution_enum"),
+    ),
+    sqlite_autoincrement=True,
+)
+# At most one open incident per pipeline and metric, whatever runs detection concurrently.
+Index(
+    "uq_anomaly_incident_open",
+    anomaly_incident.c.pipeline_id,
+    anomaly_incident.c.metric_field,
+    unique=True,
+    sqlite_where=text("resolved_at IS NULL"),
+    postgresql_where=text("resolved_at IS NULL"),
+)
+# The latest incident of a pipeline's metric (whether an old run may open a new one), and a pipeline's list.
+Index(
+    "ix_anomaly_incident_pipeline_id_metric_field_id",
+    anomaly_incident.c.pipeline_id,
+    anomaly_incident.c.metric_field,
+    anomaly_incident.c.id,
+)
