@@ -64,6 +64,15 @@ BUSY_RUNS = 4_320  # every 20 minutes for 60 days: /ui/pipelines/1?runs_page=50 
 REPLICATION_PIPELINE = 99_999  # writes the hub's 3,000 edges
 ORCHESTRATOR = 2
 ANOMALY_PIPELINES = 5_000  # have rules; every 5th is anomalous in the last 24 h
+
+# What detection keeps beside the recent anomalies (anomalies/incidents.py): one open incident per
+# pipeline and metric, opened by its flagged run. Also run by --skip-build on data built before incidents.
+OPEN_ANOMALY_INCIDENTS = """
+    INSERT INTO anomaly_incident (pipeline_id, metric_field, rule_id, opened_execution_id, last_execution_id, flagged_count, opened_at)
+    SELECT DISTINCT ON (pipeline_id, metric_field) pipeline_id, metric_field, rule_id, pipeline_execution_id, pipeline_execution_id, 1, detected_at
+    FROM anomaly_detection_result WHERE detected_at > now() - interval '24 hours'
+      AND NOT EXISTS (SELECT 1 FROM anomaly_incident)
+    ORDER BY pipeline_id, metric_field, detected_at DESC"""
 ALERTS = 100_000
 RESOLVED_FRESHNESS = 100_000
 RESOLVED_TIMELINESS = 50_000
@@ -278,6 +287,7 @@ async def build(admin_url: str) -> str:
             FROM (SELECT pipeline_execution_id, jsonb_object_agg(metric_field, true) flags FROM anomaly_detection_result GROUP BY 1) f
             WHERE e.id = f.pipeline_execution_id""",
         )
+        await _step(conn, "open anomaly incidents", OPEN_ANOMALY_INCIDENTS)
 
         await _step(
             conn,
@@ -630,6 +640,14 @@ async def _missing_indexes(url: str) -> list[str]:
     return sorted(declared - present)
 
 
+async def _open_anomaly_incidents(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(OPEN_ANOMALY_INCIDENTS)
+    finally:
+        await conn.close()
+
+
 async def _sizes(url: str) -> dict:
     conn = await asyncpg.connect(url)
     try:
@@ -638,7 +656,7 @@ async def _sizes(url: str) -> dict:
             "(SELECT count(*) FROM address) addresses, (SELECT count(*) FROM address_lineage) edges, (SELECT count(*) FROM alert) alerts, "
             "(SELECT count(*) FROM freshness_pipeline_log WHERE resolved_at IS NULL) open_freshness, "
             "(SELECT count(*) FROM timeliness_pipeline_execution_log WHERE resolved_at IS NULL) open_timeliness, "
-            "(SELECT count(DISTINCT pipeline_id) FROM anomaly_detection_result WHERE detected_at > now() - interval '24 hours') anomalous, "
+            "(SELECT count(DISTINCT pipeline_id) FROM anomaly_incident WHERE resolved_at IS NULL) anomalous, "
             # the build ends with a manual VACUUM, which only it runs
             "(SELECT extract(epoch FROM now() - last_vacuum) / 3600 FROM pg_stat_user_tables WHERE relname = 'address')::float8 built_hours_ago"
         ))  # fmt: skip
@@ -649,6 +667,7 @@ async def _sizes(url: str) -> dict:
 def measure(url: str, args) -> None:
     # Migrations added after the build (indexes for the pages) are applied first, outside the timing.
     subprocess.run([sys.executable, "-m", "watcher_server.cli", "db", "upgrade", "--database-url", url], check=True, cwd=ROOT)
+    asyncio.run(_open_anomaly_incidents(url))
     missing = asyncio.run(_missing_indexes(url))
     if missing:
         print(f"warning: indexes of the code's schema missing in this database (an edited migration?): {', '.join(missing)}", flush=True)

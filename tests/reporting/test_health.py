@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import insert
-
-from watcher_server.anomalies.tables import anomaly_detection_result, anomaly_detection_rule
 from watcher_server.reporting import health
 
+from ..anomalies import support
 from ..helpers import create_pipeline, end, stale_pipeline, start
 
 UTC = dt.UTC
@@ -64,35 +62,22 @@ async def test_a_recent_failure_is_failing_until_a_later_run_succeeds(client, db
     assert await _in_state(db, "failing") == []
 
 
-async def test_an_anomaly_in_the_last_day_makes_a_pipeline_anomalous_and_every_state_is_counted(client, db, clock):
+async def test_an_open_anomaly_incident_makes_a_pipeline_anomalous_until_a_normal_run_and_every_state_is_counted(client, db, clock):
+    clock.freeze(support.NOW)
     pid = await create_pipeline(client, "spiky", "t")
+    await support.add_rule(client, pid, seasonality="none")
+    *_, spike = await support.history(client, pid, [20, 22, 24, 26, 28, 500])
+    await support.detect(client, spike)  # the detection the end queued, run here and now (a repeat changes nothing)
     other = await stale_pipeline(client, "other")
-    execution = await start(client, pid, start_date="2026-03-01T08:00:00Z")
-    await end(client, execution, end_date="2026-03-01T08:05:00Z", inserts=10)
-    async with db.write() as conn:
-        rule_id = (
-            await conn.execute(
-                insert(anomaly_detection_rule).values(pipeline_id=pid, metric_field="inserts").returning(anomaly_detection_rule.c.id)
-            )
-        ).scalar_one()
-        await conn.execute(
-            insert(anomaly_detection_result).values(
-                pipeline_execution_id=execution,
-                rule_id=rule_id,
-                pipeline_id=pid,
-                metric_field="inserts",
-                direction="both",
-                seasonality="none",
-                detected_at=NOW - dt.timedelta(hours=2),
-            )  # fmt: skip
-        )
-    clock.freeze(NOW)
     assert (await client.post("/freshness", params={"wait": "true"})).status_code == 200
-    assert await _states(db, [pid, other]) == {pid: ["anomalous"], other: ["stale"]}
-    assert await _states(db, [pid], now=NOW + dt.timedelta(hours=21, minutes=59)) == {pid: ["anomalous"]}
-    assert await _states(db, [pid], now=NOW + dt.timedelta(hours=22, minutes=1)) == {}  # detected over 24 h before
+    now = support.NOW
+    assert await _states(db, [pid, other], now) == {pid: ["anomalous"], other: ["stale"]}
     async with db.read() as conn:
-        assert await health.problem_counts(conn, NOW) == {"stale": 1, "late": 0, "failing": 0, "anomalous": 1}
+        assert await health.problem_counts(conn, now) == {"stale": 1, "late": 0, "failing": 0, "anomalous": 1}
+
+    normal = await support.run(client, pid, support.NOW - dt.timedelta(days=1) + dt.timedelta(hours=1), total_rows=25)
+    await support.detect(client, normal)
+    assert await _states(db, [pid], now) == {}
 
 
 async def test_an_empty_page_of_pipelines_has_no_states(db):

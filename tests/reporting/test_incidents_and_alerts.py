@@ -9,7 +9,7 @@ import datetime as dt
 from sqlalchemy import insert
 
 from watcher_server.alerts.tables import alert, alert_subject
-from watcher_server.anomalies.tables import anomaly_detection_result, anomaly_detection_rule
+from watcher_server.anomalies.tables import anomaly_detection_rule, anomaly_incident
 from watcher_server.reporting.alerts import MESSAGE_CHARACTERS, SUBJECTS_SHOWN, alert_history
 from watcher_server.reporting.incidents import incidents
 
@@ -26,21 +26,23 @@ async def _check(client, clock, name, moment, **body):
     assert response.status_code == 200, response.text
 
 
-async def _anomaly(db, pipeline_id, execution_id, detected_at, metric="inserts", **values):
+async def _anomaly(db, pipeline_id, execution_id, opened_at, resolved_at=None, metric="inserts", flagged=1):
+    """An anomaly incident as anomalies/incidents.py writes one (its transitions are tested in tests/anomalies)."""
     async with db.write() as conn:
         rule = insert(anomaly_detection_rule).values(pipeline_id=pipeline_id, metric_field=metric)
         rule_id = (await conn.execute(rule.returning(anomaly_detection_rule.c.id))).scalar_one()
         await conn.execute(
-            insert(anomaly_detection_result).values(
-                pipeline_execution_id=execution_id, rule_id=rule_id, pipeline_id=pipeline_id, metric_field=metric,
-                direction="both", seasonality="none", detected_at=detected_at, **values,
+            insert(anomaly_incident).values(
+                pipeline_id=pipeline_id, metric_field=metric, rule_id=rule_id, opened_execution_id=execution_id,
+                last_execution_id=execution_id, flagged_count=flagged, opened_at=opened_at, resolved_at=resolved_at,
+                resolution="recovered" if resolved_at else None, resolved_execution_id=execution_id + 1 if resolved_at else None,
             )
         )  # fmt: skip
 
 
 async def _every_kind(client, db, clock):
-    """A resolved and an open freshness incident, a late run still running, a failed run, a recent and an
-    old anomaly. Returns the pipeline ids by role and the time the list is read at."""
+    """A resolved and an open freshness incident, a late run still running, a failed run, an open and a
+    resolved anomaly incident. Returns the pipeline ids by role and the time the list is read at."""
     recovered = await stale_pipeline(client, "recovered")
     await _check(client, clock, "freshness", T0)  # opens 'recovered' at T0
     load = await start(client, recovered, start_date=(T0 + HOUR).isoformat())
@@ -57,10 +59,10 @@ async def _every_kind(client, db, clock):
     spiky = await create_pipeline(client, "spiky", "t")
     recent = await start(client, spiky, start_date=(T0 + 4 * HOUR).isoformat())
     await end(client, recent, end_date=(T0 + 4.5 * HOUR).isoformat(), inserts=900)
-    await _anomaly(db, spiky, recent, T0 + 5 * HOUR, violation_value=900, z_score=4.25, z_threshold=3, historical_mean=20)
+    await _anomaly(db, spiky, recent, T0 + 5 * HOUR, flagged=2)
     old = await start(client, spiky, start_date=(T0 - 40 * HOUR).isoformat())
     await end(client, old, end_date=(T0 - 39 * HOUR).isoformat(), inserts=1)
-    await _anomaly(db, spiky, old, T0 - 39 * HOUR, metric="total_rows")
+    await _anomaly(db, spiky, old, T0 - 40 * HOUR, resolved_at=T0 - 39 * HOUR, metric="total_rows")
     now = T0 + 6 * HOUR
     return {"recovered": recovered, "stale": stale, "slow": slow, "spiky": spiky, "late_run": late_run, "failed_run": failed_run}, now
 
@@ -75,7 +77,7 @@ async def test_every_kind_of_incident_is_listed_open_first_then_newest_with_its_
         ("freshness", "still stale", True, T0 + 3 * HOUR, None, 3 * 3600.0),
         ("timeliness", "slow", False, T0 + 4 * HOUR, T0 + 4 * HOUR, 0.0),  # a failure is logged resolved
         ("freshness", "recovered", False, T0, T0 + 3 * HOUR, 3 * 3600.0),
-        ("anomaly", "spiky", False, T0 - 39 * HOUR, None, None),  # past its 24 h: no longer counts, no duration
+        ("anomaly", "spiky", False, T0 - 40 * HOUR, T0 - 39 * HOUR, 3600.0),
     ]
     late, failed = found[1], found[3]
     assert (late.execution_id, late.execution_status, late.threshold_seconds, late.timely_number) == (ids["late_run"], "running", 3600, 1)
@@ -83,7 +85,7 @@ async def test_every_kind_of_incident_is_listed_open_first_then_newest_with_its_
     freshness = found[4]
     assert (freshness.resolution, freshness.freshness_number, freshness.freshness_datepart) == ("recovered", 1, "hour")
     assert freshness.deadline is not None and freshness.last_dml is not None
-    assert (found[0].metric, found[0].value, found[0].z_score, found[0].z_threshold) == ("inserts", 900, 4.25, 3)
+    assert (found[0].metric, found[0].flagged_count, found[0].opened_execution_id) == ("inserts", 2, found[0].execution_id)
     assert {i.pipeline_id for i in found} == {ids["recovered"], ids["stale"], ids["slow"], ids["spiky"]}
 
 

@@ -8,7 +8,7 @@ import datetime as dt
 from sqlalchemy import insert
 
 from watcher_server.alerts.tables import alert
-from watcher_server.anomalies.tables import anomaly_detection_result, anomaly_detection_rule
+from watcher_server.anomalies.tables import anomaly_detection_rule, anomaly_incident
 from watcher_server.reporting.overview import PROBLEMS_SHOWN, overview
 
 from ..helpers import create_pipeline, end, stale_pipeline, start
@@ -74,7 +74,7 @@ async def test_runs_per_hour_put_each_run_in_the_utc_hour_it_started(client, db)
 async def test_an_empty_database_has_zero_counts_and_an_empty_chart(db):
     data = await overview(db, NOW)
     assert (data.pipelines, data.active, data.running, data.runs_24h, data.failures_24h) == (0, 0, 0, 0, 0)
-    assert (data.open_freshness, data.open_timeliness, data.anomalies_24h, data.queue) == (0, 0, 0, None)
+    assert (data.open_freshness, data.open_timeliness, data.open_anomalies, data.queue) == (0, 0, 0, None)
     assert [p.count for p in data.problems] == [0, 0, 0, 0] and data.alerts == []
     assert sum(h.runs for h in data.hours) == 0
 
@@ -87,14 +87,17 @@ async def test_open_incidents_are_counted_by_kind_and_their_pipelines_listed_by_
     spiky = await create_pipeline(client, "spiky", "t")
     execution = await _run(client, spiky, dt.timedelta(hours=5), dt.timedelta(hours=4))
     old = await _run(client, spiky, dt.timedelta(hours=50), dt.timedelta(hours=49))
-    async with db.write() as conn:
+    async with db.write() as conn:  # one open anomaly incident and one resolved (anomalies/incidents.py writes them)
         rule = insert(anomaly_detection_rule).values(pipeline_id=spiky, metric_field="inserts").returning(anomaly_detection_rule.c.id)
         rule_id = (await conn.execute(rule)).scalar_one()
-        for run, detected in ((execution, NOW - dt.timedelta(hours=4)), (old, NOW - dt.timedelta(hours=49))):
+        for run, opened, resolved in (
+            (execution, NOW - dt.timedelta(hours=4), None),
+            (old, NOW - dt.timedelta(hours=49), NOW - dt.timedelta(hours=48)),
+        ):
             await conn.execute(
-                insert(anomaly_detection_result).values(
-                    pipeline_execution_id=run, rule_id=rule_id, pipeline_id=spiky, metric_field="inserts", direction="both",
-                    seasonality="none", detected_at=detected,
+                insert(anomaly_incident).values(
+                    pipeline_id=spiky, metric_field="inserts", rule_id=rule_id, opened_execution_id=run, last_execution_id=run,
+                    flagged_count=1, opened_at=opened, resolved_at=resolved, resolution="recovered" if resolved else None,
                 )
             )  # fmt: skip
     clock.freeze(NOW)
@@ -103,7 +106,7 @@ async def test_open_incidents_are_counted_by_kind_and_their_pipelines_listed_by_
 
     data = await overview(db, NOW)
 
-    assert (data.open_freshness, data.open_timeliness, data.anomalies_24h) == (2, 1, 1)
+    assert (data.open_freshness, data.open_timeliness, data.open_anomalies) == (2, 1, 1)
     problems = {p.state: p for p in data.problems}
     assert problems["stale"].count == 2
     assert problems["stale"].pipelines == [(stale + 1, "a stale"), (stale, "b stale")]  # by name

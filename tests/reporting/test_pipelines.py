@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import insert, update
 
-from watcher_server.anomalies.tables import anomaly_detection_result
+from watcher_server.anomalies.tables import anomaly_detection_result, anomaly_incident
 from watcher_server.executions.tables import pipeline_execution
 from watcher_server.reporting import pipelines as reporting
 from watcher_server.reporting.pipelines import PipelineFilter, pipeline_detail, pipeline_list
@@ -221,6 +221,12 @@ async def test_incidents_rules_and_recent_anomalies_belong_to_the_pipeline(clien
             insert(anomaly_detection_result).values(
                 pipeline_execution_id=execution, rule_id=rule.json()["id"], pipeline_id=stale, metric_field="total_rows",
                 direction="both", seasonality="none", violation_value=99, detected_at=NOW,
+            )
+        )  # fmt: skip
+        await conn.execute(  # the open incident detection keeps beside the result (anomalies/incidents.py)
+            insert(anomaly_incident).values(
+                pipeline_id=stale, metric_field="total_rows", rule_id=rule.json()["id"], opened_execution_id=execution,
+                last_execution_id=execution, flagged_count=1, opened_at=NOW,
             )
         )  # fmt: skip
 

@@ -3,9 +3,10 @@
 * stale      — a freshness incident is open;
 * late       — a timeliness incident is open;
 * failing    — a run that ended in the last 24 h failed and no run started after it has succeeded;
-* anomalous  — an anomaly was detected in the last 24 h (unflagging deletes it).
+* anomalous  — an anomaly incident is open: one of its metrics was flagged and no later run has been
+               normal again (anomalies/incidents.py).
 
-Each state is a small set read from an index (open incidents, recent failures, recent anomalies), so a
+Each state is a small set read from an index (open incidents, recent failures), so a
 page can filter 100,000 pipelines by state or badge a page of them in one query per state."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from sqlalchemy import Select, exists, false, func, literal, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..anomalies.tables import anomaly_detection_result as anomaly
+from ..anomalies.tables import anomaly_incident as anomaly
 from ..executions.tables import pipeline_execution as pe
 from ..monitoring.tables import freshness_pipeline_log as freshness
 from ..monitoring.tables import timeliness_pipeline_execution_log as timeliness
@@ -45,7 +46,7 @@ def in_state(state: str, now: dt.datetime) -> Select:
     if state == "failing":
         return _failing(now - RECENT)
     if state == "anomalous":
-        return select(anomaly.c.pipeline_id).where(anomaly.c.detected_at >= now - RECENT)
+        return select(anomaly.c.pipeline_id).where(anomaly.c.resolved_at.is_(None))
     raise ValueError(f"unknown state {state!r}; one of {', '.join(STATES)}")
 
 

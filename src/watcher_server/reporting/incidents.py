@@ -1,8 +1,6 @@
 """Incidents of every kind in one list: freshness incidents, timeliness log entries (late or failed runs)
-and anomaly detection results, open ones first, then the newest.
-
-An anomaly is a single detection, never resolved: it counts as open while its pipeline counts as
-anomalous (detected in the last 24 h, reporting.health) and has no duration after that.
+and anomaly incidents (a pipeline's metric while it is anomalous, anomalies/incidents.py), open ones
+first, then the newest.
 
 Each kind and status is read by its own statement, at most offset + limit + 1 rows in this order, with
 the pipeline's name joined; the page is the merge of those. Every statement follows an index:
@@ -11,7 +9,7 @@ the pipeline's name joined; the page is the merge of those. Every statement foll
   a higher id is a later opening (created_at);
 * timeliness open — the partial ix_timeliness_pipeline_execution_log_open (a handful of running runs);
   timeliness resolved — ordered by created_at, which has no index yet (a top-N sort of the log);
-* anomalies — ix_anomaly_detection_result_detected_at."""
+* anomalies — the primary key backwards, as freshness (incidents are inserted as they open)."""
 
 from __future__ import annotations
 
@@ -21,12 +19,11 @@ from typing import Literal
 
 from sqlalchemy import Select, select
 
-from ..anomalies.tables import anomaly_detection_result as anomaly
+from ..anomalies.tables import anomaly_incident as anomaly
 from ..db.engine import Database
 from ..monitoring.tables import freshness_pipeline_log as freshness
 from ..monitoring.tables import timeliness_pipeline_execution_log as timeliness
 from ..pipelines.tables import pipeline
-from .health import RECENT
 
 KINDS = ("freshness", "timeliness", "anomaly")
 Kind = Literal["freshness", "timeliness", "anomaly"]
@@ -42,7 +39,7 @@ class Incident:
     opened: dt.datetime
     resolved: dt.datetime | None
     is_open: bool
-    duration_seconds: float | None  # resolved - opened; now - opened while open; None for a past anomaly
+    duration_seconds: float | None  # resolved - opened; now - opened while open
     # freshness
     deadline: dt.datetime | None = None
     last_dml: dt.datetime | None = None
@@ -59,12 +56,8 @@ class Incident:
     final_status: str | None = None
     # anomaly
     metric: str | None = None
-    value: float | None = None
-    z_score: float | None = None
-    z_threshold: float | None = None
-    mean: float | None = None
-    minimum: float | None = None
-    maximum: float | None = None
+    flagged_count: int | None = None
+    opened_execution_id: int | None = None
 
 
 def _named(statement: Select) -> Select:
@@ -95,28 +88,26 @@ def _timeliness(status: Status, rows: int) -> Select:
     return _named(statement.where(condition).order_by(*ordering).limit(rows))
 
 
-def _anomalies(status: Status, rows: int, now: dt.datetime) -> Select:
+def _anomalies(status: Status, rows: int) -> Select:
     a = anomaly
-    since = now - RECENT
-    condition = a.c.detected_at >= since if status == "open" else a.c.detected_at < since
+    condition = a.c.resolved_at.is_(None) if status == "open" else a.c.resolved_at.is_not(None)
     statement = select(
-        a.c.pipeline_execution_id, a.c.rule_id, a.c.pipeline_id, a.c.detected_at, a.c.metric_field, a.c.violation_value, a.c.z_score,
-        a.c.z_threshold, a.c.historical_mean, a.c.threshold_min_value, a.c.threshold_max_value,
+        a.c.id, a.c.pipeline_id, a.c.opened_at, a.c.resolved_at, a.c.metric_field, a.c.flagged_count, a.c.opened_execution_id,
+        a.c.last_execution_id, a.c.resolution,
     )  # fmt: skip
-    ordering = (a.c.detected_at.desc(), a.c.pipeline_execution_id.desc(), a.c.rule_id.desc())
-    return _named(statement.where(condition).order_by(*ordering).limit(rows))
+    return _named(statement.where(condition).order_by(a.c.id.desc()).limit(rows))
 
 
 def _seconds(start: dt.datetime, end: dt.datetime) -> float:
     return max(0.0, (end - start).total_seconds())
 
 
-def _statement(kind: Kind, status: Status, rows: int, now: dt.datetime) -> Select:
+def _statement(kind: Kind, status: Status, rows: int) -> Select:
     if kind == "freshness":
         return _freshness(status, rows)
     if kind == "timeliness":
         return _timeliness(status, rows)
-    return _anomalies(status, rows, now)
+    return _anomalies(status, rows)
 
 
 def _sort_key(kind: Kind, is_open: bool, row) -> tuple:
@@ -125,7 +116,7 @@ def _sort_key(kind: Kind, is_open: bool, row) -> tuple:
         return (not is_open, -row.created_at.timestamp(), 0, -row.id, 0)
     if kind == "timeliness":
         return (not is_open, -row.created_at.timestamp(), 1, -row.pipeline_execution_id, 0)
-    return (not is_open, -row.detected_at.timestamp(), 2, -row.pipeline_execution_id, -row.rule_id)
+    return (not is_open, -row.opened_at.timestamp(), 2, -row.id, 0)
 
 
 def _incident(kind: Kind, is_open: bool, r, now: dt.datetime) -> Incident:
@@ -143,10 +134,9 @@ def _incident(kind: Kind, is_open: bool, r, now: dt.datetime) -> Incident:
             timely_number=r.timely_number, timely_datepart=r.timely_datepart, final_status=r.final_status,
         )  # fmt: skip
     return Incident(
-        "anomaly", (r.pipeline_execution_id, r.rule_id), r.pipeline_id, r.pipeline_name, r.detected_at, None, is_open,
-        _seconds(r.detected_at, now) if is_open else None, execution_id=r.pipeline_execution_id, metric=r.metric_field,
-        value=r.violation_value, z_score=r.z_score, z_threshold=r.z_threshold, mean=r.historical_mean,
-        minimum=r.threshold_min_value, maximum=r.threshold_max_value,
+        "anomaly", (r.id,), r.pipeline_id, r.pipeline_name, r.opened_at, r.resolved_at, is_open,
+        _seconds(r.opened_at, r.resolved_at or now), execution_id=r.last_execution_id, metric=r.metric_field,
+        flagged_count=r.flagged_count, opened_execution_id=r.opened_execution_id, resolution=r.resolution,
     )  # fmt: skip
 
 
@@ -161,7 +151,7 @@ async def incidents(
         for each_kind in KINDS if kind is None else (kind,):
             for each_status in ("open", "resolved") if status is None else (status,):
                 is_open = each_status == "open"
-                for row in await conn.execute(_statement(each_kind, each_status, rows, now)):
+                for row in await conn.execute(_statement(each_kind, each_status, rows)):
                     found.append((_sort_key(each_kind, is_open, row), each_kind, is_open, row))
     found.sort(key=lambda entry: entry[0])  # only the page's rows become Incidents: a deep page reads thousands
     return [_incident(each_kind, is_open, row, now) for _, each_kind, is_open, row in found[offset:rows]]

@@ -2,8 +2,7 @@
 per hour. A handful of statements in one read transaction, each answered from an index:
 
 * counts — pipeline (ix_pipeline_active, index only), running runs (the partial ix_pipeline_execution_running),
-  open freshness / timeliness incidents (their partial "open" indexes), anomalies of the last 24 h
-  (ix_anomaly_detection_result_detected_at), pipelines per health state (reporting.health.in_state:
+  open freshness / timeliness / anomaly incidents (their partial "open" indexes), pipelines per health state (reporting.health.in_state:
   the same indexes, and ix_pipeline_execution_failed_end_date), the last queue alert (ix_alert_kind_id);
 * runs per hour — ix_pipeline_execution_start_date (index only);
 * failures per hour — the partial ix_pipeline_execution_failed_end_date: a run's end follows its start
@@ -20,7 +19,7 @@ from sqlalchemy import and_, case, false, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..alerts.tables import alert
-from ..anomalies.tables import anomaly_detection_result as anomaly
+from ..anomalies.tables import anomaly_incident as anomaly
 from ..db.engine import Database
 from ..db.types import UTCDateTime
 from ..executions.tables import pipeline_execution as pe
@@ -75,7 +74,7 @@ class Overview:
     failures_24h: int
     open_freshness: int
     open_timeliness: int
-    anomalies_24h: int
+    open_anomalies: int
     queue: QueueIncident | None
     problems: list[ProblemPipelines]
     hours: list[RunsInHour]  # the last HOURS clock hours, oldest first, the current one last
@@ -102,7 +101,6 @@ def _count(table, *conditions):
 
 
 async def _counts(conn: AsyncConnection, now: dt.datetime):
-    since = now - RECENT
     pipelines = select(func.count().label("pipelines"), func.count(case((pipeline.c.active, 1))).label("active")).subquery()
     statement = select(
         pipelines.c.pipelines,
@@ -110,7 +108,7 @@ async def _counts(conn: AsyncConnection, now: dt.datetime):
         _count(pe, pe.c.completed_successfully.is_(None)).label("running"),
         _count(freshness, freshness.c.resolved_at.is_(None)).label("open_freshness"),
         _count(timeliness, timeliness.c.resolved_at.is_(None)).label("open_timeliness"),
-        _count(anomaly, anomaly.c.detected_at >= since).label("anomalies"),
+        _count(anomaly, anomaly.c.resolved_at.is_(None)).label("open_anomalies"),
         # a pipeline has at most one open freshness incident (uq_freshness_pipeline_log_open): stale = open_freshness
         *(count_in(state, now).label(state) for state in STATES if state != "stale"),
     )
@@ -189,7 +187,7 @@ async def overview(db: Database, now: dt.datetime) -> Overview:
         failures_24h=sum(failures for _, failures in per_hour.values()),
         open_freshness=counts["open_freshness"],
         open_timeliness=counts["open_timeliness"],
-        anomalies_24h=counts["anomalies"],
+        open_anomalies=counts["open_anomalies"],
         queue=queue,
         problems=problems,
         hours=[RunsInHour(hour, *per_hour.get(hour, (0, 0))) for hour in hours],
