@@ -167,7 +167,7 @@ def worker(concurrency: int, database_url: str | None, log_level: str) -> None:
     from .alerts.delivery import webhook_client
     from .db.engine import open_database
     from .db.urls import backend_name
-    from .jobs.scale_out import run_worker
+    from .jobs.scale_out import run_worker, worker_database_pool
     from .logs import configure_logging
     from .services import Services
 
@@ -192,7 +192,7 @@ def worker(concurrency: int, database_url: str | None, log_level: str) -> None:
     _prepare_database(settings)
 
     async def run() -> None:
-        db = open_database(settings.database_url, concurrency + 2, 2, settings.db_timeouts)
+        db = open_database(settings.database_url, *worker_database_pool(concurrency), settings.db_timeouts)
         try:
             async with webhook_client(settings) as client:
                 await run_worker(settings, Services(db=db, settings=settings, webhook_client=client), concurrency)

@@ -19,12 +19,16 @@ class Settings(BaseSettings):
         "sqlite:///watcher.db",
         description="Any SQLAlchemy URL: sqlite:///path.db, postgresql://user@host/db, postgresql+asyncpg://...",
     )
-    db_pool_size: int = Field(
-        30, ge=1, le=500, description="Connections kept open per server process; size it to the concurrent clients per worker."
-    )
-    db_max_overflow: int = Field(
-        10, ge=0, le=500, description="Extra short-lived connections allowed under bursts (opened and closed per use)."
-    )
+    db_pool_size: int | None = Field(
+        None, ge=1, le=500,
+        description="Most connections one server process keeps for reuse; empty = 15 on PostgreSQL, where one unused for "
+        "30 s is closed, and 30 on SQLite. Keep workers x (pool + overflow) per instance within max_connections.",
+    )  # fmt: skip
+    db_max_overflow: int | None = Field(
+        None, ge=0, le=500,
+        description="Extra connections a process may open beyond the pool under bursts, each closed when returned; "
+        "empty = 0 on PostgreSQL, 10 on SQLite.",
+    )  # fmt: skip
     api_tokens: str = Field("", description="Comma-separated read-write bearer tokens; empty with no read tokens = open API.")
     api_read_tokens: str = Field("", description="Comma-separated read-only bearer tokens (GET and HEAD only).")
     session_secret: str = Field(

@@ -18,6 +18,7 @@ import procrastinate
 from sqlalchemy.engine import make_url
 
 from ..core.clock import CLOCK
+from ..db.engine import DEFAULT_POOL_IDLE_SECONDS
 from ..services import Services
 from ..settings import Settings
 from .registry import JOBS, cron_schedules, periodic, run_job
@@ -28,6 +29,23 @@ SUCCEEDED_JOB_RETENTION_HOURS = 1
 FAILED_JOB_RETENTION_HOURS = 7 * 24
 STALLED_SECONDS = 60  # workers beat every 10 s
 SCHEMA_LOCK = 0x5741_5443_4851  # advisory lock id: one process creates the queue tables
+API_QUEUE_CONNECTIONS = 2  # an API process only defers jobs and reads their counts
+
+
+def worker_queue_connections(concurrency: int) -> int:
+    """A worker's Procrastinate pool: fetching and finishing jobs, the heartbeat, defers."""
+    return concurrency + 3
+
+
+def worker_database_pool(concurrency: int) -> tuple[int, int]:
+    """A worker's own (pool size, overflow): one per running job, plus sweeps and the defers' reads."""
+    return concurrency + 2, 2
+
+
+def worker_connections(concurrency: int) -> int:
+    """The most PostgreSQL connections one `watcher worker` opens: both pools full, plus the LISTEN
+    connection Procrastinate keeps outside its pool."""
+    return sum(worker_database_pool(concurrency)) + worker_queue_connections(concurrency) + 1
 
 
 def conninfo(database_url: str) -> str:
@@ -47,7 +65,10 @@ def build_app(settings: Settings, services: Services | None = None, schedules: b
     """The Procrastinate app with one task per job; with `services`, tasks can run here and (unless
     `schedules` is false) the cron schedules are registered: a worker. Without, this process only
     defers jobs: an API replica. `connections` caps its psycopg pool."""
-    connector = procrastinate.PsycopgConnector(conninfo=conninfo(settings.database_url), min_size=1, max_size=connections)
+    # max_idle: connections a burst of defers opened close again, down to min_size, like the API's own pool
+    connector = procrastinate.PsycopgConnector(
+        conninfo=conninfo(settings.database_url), min_size=1, max_size=connections, max_idle=DEFAULT_POOL_IDLE_SECONDS
+    )
     app = procrastinate.App(connector=connector)
     # A serial job's runs never overlap (Procrastinate `lock`), and its duplicates are merged while one
     # is still waiting (`queueing_lock`): a second queued freshness check would do the same work.
@@ -174,7 +195,7 @@ class ProcrastinateQueue:
 
 @contextlib.asynccontextmanager
 async def open_queue(settings: Settings, runner) -> AsyncIterator[ProcrastinateQueue]:
-    app = build_app(settings, connections=2)
+    app = build_app(settings, connections=API_QUEUE_CONNECTIONS)
     async with app.open_async():
         queue = ProcrastinateQueue(app, runner)
         try:
@@ -186,7 +207,7 @@ async def open_queue(settings: Settings, runner) -> AsyncIterator[ProcrastinateQ
 async def run_worker(settings: Settings, services: Services, concurrency: int, wait: bool = True, schedules: bool = True) -> None:
     """Run jobs until SIGINT/SIGTERM (running jobs finish first), or with `wait=False` until the queue
     is empty."""
-    app = build_app(settings, services, schedules, connections=concurrency + 3)  # jobs, LISTEN, heartbeat, defers
+    app = build_app(settings, services, schedules, connections=worker_queue_connections(concurrency))
     services.jobs = ProcrastinateQueue(app, None)
     async with app.open_async():
         await services.rule_index.refresh(services.db)
