@@ -89,6 +89,7 @@ async def drill(args) -> int:
             workers=2,
             alert_webhook_url=receiver.url,
             alert_delivery_timeout_seconds=5,
+            alert_rate_limit_per_minute=0,  # the drill follows every alert by id; digests have their own tests
             timeliness_check_schedule="",
             freshness_check_schedule="",
         )

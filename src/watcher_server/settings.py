@@ -92,6 +92,12 @@ class Settings(BaseSettings):
     )
     alert_delivery_timeout_seconds: float = Field(10.0, gt=0, le=300, description="Longest one delivery attempt to one webhook may take.")
     alert_delivery_concurrency: int = Field(10, ge=1, le=1000, description="Alerts delivered at once by one process.")
+    alert_rate_limit_per_minute: int = Field(
+        30,
+        ge=0,
+        le=100_000,
+        description="Messages each webhook gets per minute at most; above it, one digest message lists the rest. 0 = no limit.",
+    )
     public_url: str = Field(
         "",
         description="Base URL clients and people reach this server at, used for links in alert messages; "

@@ -49,4 +49,7 @@ async def resend(id: int, s: ServicesDep):
 
 def _render(found) -> dict:
     row, pipelines, executions = found
-    return render_row(row, ALERT_KEYS, pipeline_ids=pipelines, pipeline_execution_ids=executions)
+    rendered = render_row(row, ALERT_KEYS, pipeline_ids=pipelines, pipeline_execution_ids=executions)
+    if row.digest_id is not None:  # sent (or to be sent) in a digest: which one (docs/api.md, "Alert digests")
+        rendered["digest_id"] = row.digest_id
+    return rendered

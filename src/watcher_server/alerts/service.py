@@ -123,7 +123,8 @@ def due(now: dt.datetime):
 
 
 async def resend_alert(db: Database, settings: Settings, alert_id: int, now: dt.datetime) -> tuple[Any, list[int], list[int]]:
-    """Make an alert due now, as if just recorded: a fresh retry window, its attempts counted from zero.
+    """Make an alert due now, as if just recorded: a fresh retry window, its attempts counted from zero,
+    sent alone (out of any digest it was in).
     Any state is accepted: a failed one after the receiver is fixed, a sent one the receiver lost, a
     retrying one that should not wait for its next attempt."""
     async with db.write() as conn:
@@ -132,7 +133,7 @@ async def resend_alert(db: Database, settings: Settings, alert_id: int, now: dt.
             .where(id_equals(alert.c.id, alert_id))
             .values(
                 delivery_status="pending", delivery_attempts=0, delivery_error=None, sent_at=None, next_attempt_at=None,
-                retry_until=now + retry_window(settings),
+                retry_until=now + retry_window(settings), digest_id=None,
             )
             .returning(alert)
         )  # fmt: skip

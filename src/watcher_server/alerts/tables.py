@@ -14,7 +14,7 @@ from sqlalchemy import (
 
 from ..db.schema import enum_check, metadata
 from ..db.types import BigId, JSONDocument, UTCDateTime, created_at_column
-from .vocabulary import DELIVERY_STATUSES, EVENTS, KINDS, LEVELS, UNDELIVERED_SQL
+from .vocabulary import DELIVERY_STATUSES, DIGEST_UNDELIVERED_SQL, EVENTS, KINDS, LEVELS, UNDELIVERED_SQL
 
 alert = Table(
     "alert",
@@ -40,6 +40,8 @@ alert = Table(
     Column("next_attempt_at", UTCDateTime),
     # Retried until then, failed after (migration 0007); null on rows from before it: created_at + the setting.
     Column("retry_until", UTCDateTime),
+    # The digest the alert was sent in, named by the id of the digest's first alert (migration 0010).
+    Column("digest_id", BigId),
     sqlite_autoincrement=True,
 )
 Index("ix_alert_created_at", alert.c.created_at)
@@ -50,6 +52,22 @@ Index(
     alert.c.next_attempt_at,
     sqlite_where=text(UNDELIVERED_SQL),
     postgresql_where=text(UNDELIVERED_SQL),
+)
+Index(
+    "ix_alert_digest_undelivered",
+    alert.c.digest_id,
+    sqlite_where=text(DIGEST_UNDELIVERED_SQL),
+    postgresql_where=text(DIGEST_UNDELIVERED_SQL),
+)
+
+# Per channel ("slack", "webhook"): the current one-minute window of its rate limit and the messages
+# claimed in it (WATCHER_ALERT_RATE_LIMIT_PER_MINUTE; migration 0010). Locked while alerts are claimed.
+alert_channel_window = Table(
+    "alert_channel_window",
+    metadata,
+    Column("channel", String(20), primary_key=True),
+    Column("window_start", UTCDateTime, nullable=False),
+    Column("used", Integer, nullable=False),
 )
 
 # No foreign keys to pipelines or executions: alert history outlives retention.

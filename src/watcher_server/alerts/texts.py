@@ -68,3 +68,23 @@ def pipeline_links(public_url: str, pipeline_ids: list[int]) -> str:
     if len(pipeline_ids) > MAX_LINKS:
         shown.append(f"… and {len(pipeline_ids) - MAX_LINKS} more")
     return lines(shown)
+
+
+MAX_DIGEST_LINES = 50  # a Slack message stays readable; the page and GET /alerts list every alert
+DIGEST_MESSAGE_CHARACTERS = 120
+
+
+def digest_line(level: str, title: str, message: str) -> str:
+    start = message if len(message) <= DIGEST_MESSAGE_CHARACTERS else message[: DIGEST_MESSAGE_CHARACTERS - 1] + "…"
+    return f"• {LEVEL_MARKERS[level]} {title}: {start}"
+
+
+def digest_slack_text(public_url: str, digest_id: int, members: list) -> str:
+    """One message for the alerts a channel's rate limit held back: a line per alert (level, title, the
+    start of its message, which names the pipelines), then a link to the alerts page."""
+    parts = [f"*{len(members)} more alerts in the last minute:*", f"*Digest ID:* {digest_id}"]
+    parts += [digest_line(row.level, row.title, row.message) for row in members[:MAX_DIGEST_LINES]]
+    if len(members) > MAX_DIGEST_LINES:
+        parts.append(f"… and {len(members) - MAX_DIGEST_LINES} more")
+    parts.append(f"All alerts: {public_url}/ui/alerts")
+    return "\n".join(parts)
