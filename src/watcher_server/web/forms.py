@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -41,3 +42,12 @@ async def check_form(request: Request) -> dict[str, str]:
     if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
         raise Forbidden("The form has expired or did not come from this server; reload the page and try again.")
     return {key: str(value) for key, value in form.items() if key != CSRF_FIELD}
+
+
+def local_path(value: str | None, default: str = "/ui") -> str:
+    """`value` if it is a path on this server, else `default`: never another site (an open redirect),
+    never a protocol-relative URL."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return default
+    parts = urlsplit(value)
+    return value if not parts.scheme and not parts.netloc else default

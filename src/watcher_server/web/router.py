@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit
 
+import orjson
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from ..auth import SESSION_COOKIE
-from .forms import check_form
+from .forms import check_form, local_path
 from .pages import actions, alerts, executions, incidents, lineage, overview, pipelines
 from .templating import ENVIRONMENT, SECURITY_HEADERS, page, redirect
 
@@ -19,19 +19,11 @@ PAGE_ROUTERS = (overview.router, pipelines.router, executions.router, lineage.ro
 HEADINGS = {400: "Bad request", 403: "Not allowed", 404: "Not found", 422: "Bad request", 503: "Database unavailable"}
 
 
-def _safe_next(value: str | None) -> str:
-    """Only a path on this server: never another site (an open redirect), never a protocol-relative URL."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
-        return "/ui"
-    parts = urlsplit(value)
-    return value if not parts.scheme and not parts.netloc else "/ui"
-
-
 @router.get("/ui/login")
 async def login_form(request: Request, next: str | None = None):
     if not request.app.state.tokens.configured:
-        return redirect(_safe_next(next))
-    return page(request, "login.html", {"next": _safe_next(next), "error": None})
+        return redirect(local_path(next))
+    return page(request, "login.html", {"next": local_path(next), "error": None})
 
 
 @router.post("/ui/login")
@@ -42,8 +34,8 @@ async def login(request: Request):
     if tokens.role_of_token(token) is None:
         # 200, the form again with the reason: a 401 would need a WWW-Authenticate scheme, and the browser
         # logs any 4xx document as a console error
-        return page(request, "login.html", {"next": _safe_next(next), "error": "That token is not one of this server's tokens."})
-    response = redirect(_safe_next(next))
+        return page(request, "login.html", {"next": local_path(next), "error": "That token is not one of this server's tokens."})
+    response = redirect(local_path(next))
     settings = request.app.state.settings
     response.set_cookie(
         SESSION_COOKIE,
@@ -67,8 +59,6 @@ async def logout(request: Request):
 
 def render_error(request: Request, response: Response) -> Response:
     """An error under /ui as a page (errors.py hands over the JSON answer it built)."""
-    import orjson
-
     try:
         message = orjson.loads(response.body).get("message") or "Error"
     except (orjson.JSONDecodeError, AttributeError):

@@ -14,7 +14,7 @@ from ...core.errors import Forbidden, Invalid
 from ...http import DB, Jobs
 from ...pipelines.schemas import PipelineUpdate
 from ...pipelines.service import patch_pipeline
-from ..forms import check_form
+from ..forms import check_form, local_path
 from ..templating import redirect, viewer_role
 
 router = APIRouter(include_in_schema=False)
@@ -72,7 +72,6 @@ async def run_check(check: Literal["freshness", "timeliness"], request: Request,
         await jobs.run_now("freshness_check")
     else:
         await jobs.run_now("timeliness_check", lookback_minutes=request.app.state.settings.timeliness_check_lookback_minutes)
-    back = form.get("next", "/ui")
-    target = back if back.startswith("/ui") and not back.startswith("//") else "/ui"
+    target = local_path(form.get("next"))
     separator = "&" if "?" in target else "?"
     return redirect(f"{target}{separator}done={check}-run")

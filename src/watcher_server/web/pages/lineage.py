@@ -154,19 +154,8 @@ async def _address_page(request: Request, db, settings, now, address_id: int, de
             else:
                 links.append(Link(f"a{column_items[0].data.id}", f"a{via}", source_column=column, target_column=column + 1))
     drawn = layout(items, links, per_column)
-    context = {
-        "mode": "address",
-        "depth": depth,
-        "found": found,
-        "centre": _address_view(found.centre, details, href(found.centre)),
-        "drawn": drawn,
-        "more_hrefs": {column: more_href(column) for column in drawn.hidden},
-        "upstream": _table(drawn.shown, drawn.hidden, -1, more_href),
-        "downstream": _table(drawn.shown, drawn.hidden, 1, more_href),
-        "details": details,
-        "q": "",
-    }
-    return page(request, "lineage.html", context)
+    centre = _address_view(found.centre, details, href(found.centre))
+    return _graph_page(request, "address", depth, centre, drawn, details, more_href, found=found)
 
 
 async def _pipeline_page(request: Request, db, settings, now, pipeline_id: int, depth: int):
@@ -194,11 +183,16 @@ async def _pipeline_page(request: Request, db, settings, now, pipeline_id: int, 
     links = [Link(f"a{p.id}", node, title, target_column=0) for p in view.sources]
     links += [Link(node, f"a{p.id}", title, source_column=0) for p in view.targets]
     drawn: Layout = layout(items, links, per_column)
+    return _graph_page(
+        request, "pipeline", depth, centre, drawn, details, more_href, view=view, most_per_side=settings.lineage_max_addresses_per_side
+    )
+
+
+def _graph_page(request: Request, mode: str, depth: int, centre, drawn: Layout, details, more_href, **extra):
+    """The graph, its "N more" links and the upstream/downstream tables, around an address or a pipeline."""
     context = {
-        "mode": "pipeline",
-        "most_per_side": settings.lineage_max_addresses_per_side,
+        "mode": mode,
         "depth": depth,
-        "view": view,
         "centre": centre,
         "drawn": drawn,
         "more_hrefs": {column: more_href(column) for column in drawn.hidden},
@@ -206,6 +200,7 @@ async def _pipeline_page(request: Request, db, settings, now, pipeline_id: int, 
         "downstream": _table(drawn.shown, drawn.hidden, 1, more_href),
         "details": details,
         "q": "",
+        **extra,
     }
     return page(request, "lineage.html", context)
 
