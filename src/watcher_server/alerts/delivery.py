@@ -143,6 +143,9 @@ async def _claim(db: Database, settings: Settings, now: dt.datetime, held_for: d
     limit = settings.alert_rate_limit_per_minute
     leased_until = now + held_for
     async with db.write() as conn:
+        # the delivery tick runs every few seconds; with nothing due it takes no window lock
+        if (await conn.execute(select(alert.c.id).where(or_(due(now), _digest_due(now))).limit(1))).first() is None:
+            return []
         windows = await _lock_windows(conn, settings, now) if limit else []
         left = min([limit - _used(window, now) for window in windows], default=limit) if limit else slots
         budget = min(slots, left)
