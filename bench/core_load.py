@@ -300,6 +300,218 @@ def cpu_split(before: CpuSnapshot, after: CpuSnapshot, server_pid: int | None) -
     return result
 
 
+# --------------------------------------------------------------------------- detection backlog (opt-in)
+
+
+PENDING_SQL = "SELECT count(*) FROM pipeline_execution WHERE completed_successfully AND anomaly_checked_at IS NULL"
+
+
+class DetectionProbe:
+    """Read-only view of the server's database: the anomaly-detection backlog and when executions were checked.
+
+    One connection for the whole run (PostgreSQL: asyncpg, 5 s statement timeout; SQLite: sqlite3 opened
+    read-only, queried in a thread). The pending count is answered from the partial index
+    ix_pipeline_execution_anomaly_pending, so a sample costs well under a millisecond of database time
+    while the backlog is small.
+    """
+
+    def __init__(self, url: str):
+        self.url = url
+        self.kind = "sqlite" if url.startswith("sqlite:") else "postgresql"
+        self.conn = None
+
+    async def open(self) -> None:
+        if self.kind == "postgresql":
+            import asyncpg
+
+            url = self.url.replace("postgresql+asyncpg://", "postgresql://").replace("postgresql+psycopg://", "postgresql://")
+            self.conn = await asyncpg.connect(
+                url,
+                timeout=10,
+                server_settings={"application_name": "core_load detection probe", "statement_timeout": "5000"},
+            )
+        else:
+            import sqlite3
+
+            path = self.url.split(":///", 1)[1] if ":///" in self.url else self.url.split(":", 1)[1]
+            self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5, check_same_thread=False)
+
+    async def close(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is None:
+            return
+        if self.kind == "postgresql":
+            try:
+                await asyncio.wait_for(conn.close(), 5)
+            except Exception:
+                conn.terminate()
+        else:
+            conn.close()
+
+    async def pending(self) -> int:
+        if self.kind == "postgresql":
+            return await self.conn.fetchval(PENDING_SQL, timeout=10)
+        return await asyncio.to_thread(lambda: self.conn.execute(PENDING_SQL).fetchone()[0])
+
+    async def checked(self, low: int, high: int) -> dict[int, tuple[float, float | None]]:
+        """id -> (start_date, anomaly_checked_at or None) as Unix seconds, for ids in [low, high]."""
+        if self.kind == "postgresql":
+            rows = await self.conn.fetch(
+                "SELECT id, extract(epoch FROM start_date)::float8, extract(epoch FROM anomaly_checked_at)::float8"
+                " FROM pipeline_execution WHERE id BETWEEN $1 AND $2",
+                low,
+                high,
+                timeout=60,
+            )
+            return {r[0]: (r[1], r[2]) for r in rows}
+
+        def read():
+            sql = "SELECT id, start_date, anomaly_checked_at FROM pipeline_execution WHERE id BETWEEN ? AND ?"
+            return self.conn.execute(sql, (low, high)).fetchall()
+
+        return {r[0]: (_sqlite_epoch(r[1]), _sqlite_epoch(r[2])) for r in await asyncio.to_thread(read)}
+
+
+def _sqlite_epoch(value) -> float | None:
+    # SQLite stores these instants as naive UTC text ("2026-12-01 08:40:01.123456")
+    if value is None:
+        return None
+    return dt.datetime.fromisoformat(value).replace(tzinfo=UTC).timestamp()
+
+
+class PendingSampler:
+    """Samples the pending count every `interval` s into (perf_counter, pending, query seconds)."""
+
+    def __init__(self, probe: DetectionProbe, interval: float = 1.0):
+        self.probe = probe
+        self.interval = interval
+        self.samples: list[tuple[float, int | None, float]] = []
+        self.errors: list[str] = []
+
+    async def run(self) -> None:
+        perf = time.perf_counter
+        while True:
+            t = perf()
+            try:
+                pending = await self.probe.pending()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # record and go on: the load must not stop because of the probe
+                pending = None
+                if len(self.errors) < 5:
+                    self.errors.append(f"{type(exc).__name__}: {exc}")
+            self.samples.append((t, pending, perf() - t))
+            await asyncio.sleep(max(0.0, self.interval - (perf() - t)))
+
+
+async def drain(probe: DetectionProbe, sampler: PendingSampler, timeout: float) -> tuple[int | None, float | None]:
+    """After the load: poll the pending count (every 0.5 s, recorded in the sampler's timeline) until it is 0,
+    at most `timeout` s. Returns (pending when the load stopped, seconds until 0 or None if it never got there)."""
+    perf = time.perf_counter
+    t0 = perf()
+    first = None
+    while True:
+        t = perf()
+        try:
+            pending = await probe.pending()
+        except Exception as exc:
+            pending = None
+            if len(sampler.errors) < 5:
+                sampler.errors.append(f"{type(exc).__name__}: {exc}")
+        sampler.samples.append((t, pending, perf() - t))
+        if first is None:
+            first = pending
+            if pending:
+                print(f"load stopped with {pending} executions pending detection; waiting up to {timeout:g} s", file=sys.stderr)
+        if pending == 0:
+            return first, round(t - t0, 2)
+        if perf() - t0 >= timeout:
+            return first, None
+        await asyncio.sleep(0.5)
+
+
+def detection_report(
+    ends: list[tuple[int, float]],
+    checked: dict[int, tuple[float, float | None]],
+    sampler: PendingSampler,
+    window: tuple[float, float],
+    elapsed: float,
+    pending_at_stop: int | None,
+    drain_s: float | None,
+    drain_timeout: float,
+    lag_limit: float,
+) -> dict:
+    """Backlog and lag figures for the ends sent (and answered 200) in the measured window."""
+    w0, w1 = window
+    in_window = [p for t, p, _ in sampler.samples if w0 <= t <= w1 and p is not None]
+    ordered = sorted(in_window)
+    query_ms = sorted(1000 * q for _, _, q in sampler.samples)
+    lags, approx, unchecked, missing = [], [], 0, 0
+    for execution_id, sent in ends:
+        row = checked.get(execution_id)
+        if row is None:
+            missing += 1
+            continue
+        start_date, checked_at = row
+        if checked_at is None:
+            unchecked += 1
+            continue
+        lags.append(checked_at - sent)
+        approx.append(checked_at - start_date)
+    lags.sort()
+    approx.sort()
+    ends_per_s = len(ends) / elapsed if elapsed > 0 else 0.0
+    max_pending = ordered[-1] if ordered else None
+
+    def pct(values, p):
+        v = _pct(values, p)
+        return None if v is None else round(v / 1000, 3)
+
+    over_limit = sum(1 for v in lags if v > lag_limit)
+    return {
+        "ends": len(ends),
+        "ends_per_s": round(ends_per_s, 1),
+        "targets": {
+            "all_checked_within_limit": bool(ends) and over_limit == 0 and unchecked == 0 and missing == 0,
+            # "about one second of ends": the max sampled backlog, against the ends sent per second
+            "pending_max_within_1s_of_ends": max_pending is not None and max_pending <= ends_per_s,
+        },
+        "pending": {
+            "samples": len(in_window),
+            "interval_s": sampler.interval,
+            "max": max_pending,
+            "p50": ordered[len(ordered) // 2] if ordered else None,
+            "last": in_window[-1] if in_window else None,
+            "max_in_seconds_of_ends": round(max_pending / ends_per_s, 2) if max_pending is not None and ends_per_s else None,
+            "at_load_stop": pending_at_stop,
+            "drain_s": drain_s,
+            "drain_timeout_s": drain_timeout,
+            "drained": drain_s is not None,
+            "sample_query_ms": {"p50": round(query_ms[len(query_ms) // 2], 2), "max": round(query_ms[-1], 2)} if query_ms else None,
+            "errors": sampler.errors,
+        },
+        "lag_s": {
+            "measured_from": "the wall-clock time the client sent POST /end_pipeline_execution",
+            "checked": len(lags),
+            "p50": pct(lags, 50),
+            "p95": pct(lags, 95),
+            "p99": pct(lags, 99),
+            "max": round(lags[-1], 3) if lags else None,
+            "min": round(lags[0], 3) if lags else None,
+            "limit_s": lag_limit,
+            "over_limit": over_limit,
+            "never_checked": unchecked,
+            "not_found": missing,
+        },
+        "lag_from_start_date_s": {
+            "p50": pct(approx, 50),
+            "p99": pct(approx, 99),
+            "max": round(approx[-1], 3) if approx else None,
+        },
+        "timeline": [{"t": round(t - w0, 2), "pending": p, "query_ms": round(1000 * q, 2)} for t, p, q in sampler.samples],
+    }
+
+
 # --------------------------------------------------------------------------- the workload
 
 
@@ -323,6 +535,8 @@ class State:
         self.warmup_errors = 0
         self.error_samples: list[str] = []
         self.status_counts: dict[str, int] = {}
+        # with --detection-db-url: (execution id, Unix time the end was sent) of each end answered 200 in the window
+        self.ends: list[tuple[int, float]] | None = None
 
 
 async def client_loop(cid: int, client, state: State, n_pipelines: int, seed: int):
@@ -411,7 +625,11 @@ async def client_loop(cid: int, client, state: State, n_pipelines: int, seed: in
                     "soft_deletes": 0,
                 }
             )
+            end_in_window = state.measuring
+            end_sent = time.time()
             await call(EP_END, "POST", "/end_pipeline_execution", end_body, (200,))
+            if end_in_window and state.ends is not None:
+                state.ends.append((execution_id, end_sent))
             # 4. every 10th cycle read the execution back (with its subtree)
             if cycle % 10 == 0 and not state.stop:
                 await call(EP_GET, "GET", f"/pipeline_execution/{execution_id}", None, (200,))
@@ -432,7 +650,24 @@ async def run(args) -> dict:
         raise SystemExit(f"refusing to load {parts.hostname!r}: only 127.0.0.1/localhost are allowed")
     client_cls = RawClient if args.client == "raw" else AiohttpClient
     state = State(args.pipelines)
+    probe = sampler = None
+    if args.detection_db_url:
+        probe = DetectionProbe(args.detection_db_url)
+        await probe.open()  # before any load: a wrong URL fails at once
+        sampler = PendingSampler(probe, args.detection_interval)
+        state.ends = []
+    try:
+        result = await _run(args, state, client_cls, probe, sampler)
+    finally:
+        if probe is not None:
+            await probe.close()
+    return result
+
+
+async def _run(args, state: State, client_cls, probe: DetectionProbe | None, sampler: PendingSampler | None) -> dict:
     clients = [client_cls(args.url, args.timeout) for _ in range(args.clients)]
+    sampler_task = None
+    detection = None
     # open the connections one after another: a burst of 50 connects tends to be accepted
     # entirely by one uvicorn worker when --workers > 1
     for c in clients:
@@ -440,6 +675,8 @@ async def run(args) -> dict:
         if args.connect_gap_ms > 0:
             await asyncio.sleep(args.connect_gap_ms / 1000)
     tasks = [asyncio.create_task(client_loop(i, c, state, args.pipelines, args.seed)) for i, c in enumerate(clients)]
+    if sampler is not None:
+        sampler_task = asyncio.create_task(sampler.run())
     started = time.monotonic()
     try:
         # warm-up: at least --warmup seconds and until every pipeline has been created once
@@ -465,7 +702,16 @@ async def run(args) -> dict:
     finally:
         for t in tasks:
             t.cancel()
+        if sampler_task is not None:
+            sampler_task.cancel()
+            await asyncio.gather(sampler_task, return_exceptions=True)
         await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+    if sampler is not None:
+        # the load has stopped: how long until the backlog is gone, and when was each window end checked
+        pending_at_stop, drain_s = await drain(probe, sampler, args.detection_drain)
+        ids = [i for i, _ in state.ends]
+        checked = await probe.checked(min(ids), max(ids)) if ids else {}
+        detection = (pending_at_stop, drain_s, checked)
 
     # requests started in the window, divided by the time until the last of them finished
     elapsed = max(t1, state.last_end) - state.t0
@@ -484,7 +730,7 @@ async def run(args) -> dict:
             "errors": state.errors_by_endpoint[ep],
         }
     all_values = sorted(v for vs in state.lat.values() for v in vs)
-    return {
+    result = {
         "date": dt.datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "config": {
             "url": args.url,
@@ -513,6 +759,20 @@ async def run(args) -> dict:
         ],
         "cpu": cpu_split(cpu0, cpu1, args.server_pid),
     }
+    if detection is not None:
+        pending_at_stop, drain_s, checked = detection
+        result["detection"] = detection_report(
+            state.ends,
+            checked,
+            sampler,
+            (state.t0, t1),
+            elapsed,
+            pending_at_stop,
+            drain_s,
+            args.detection_drain,
+            args.detection_lag_limit,
+        )
+    return result
 
 
 def _pct(sorted_values: list[float], p: float) -> float | None:
@@ -571,9 +831,52 @@ def report(result: dict) -> str:
         f"    unattributed   {cpu['unattributed_cores']:.2f}  (exited processes, e.g. short-lived postgres backends; irq)",
         f"    machine busy   {cpu['machine_busy_cores']:.2f}",
     ]
+    if "detection" in result:
+        lines += ["", *detection_lines(result["detection"])]
     if result["error_samples"]:
         lines += ["", "  first errors:"] + [f"    {e}" for e in result["error_samples"]]
     return "\n".join(lines)
+
+
+def detection_lines(d: dict) -> list[str]:
+    def s(v):
+        return "-" if v is None else f"{v:.2f} s"
+
+    pending, lag, approx = d["pending"], d["lag_s"], d["lag_from_start_date_s"]
+    query = pending["sample_query_ms"] or {}
+    lines = [
+        "  anomaly detection (pending = completed_successfully AND anomaly_checked_at IS NULL, read from the database):",
+        f"    successful ends sent in the window: {d['ends']} ({d['ends_per_s']:.1f}/s)",
+        f"    pending, sampled every {pending['interval_s']:g} s of the window: max {pending['max']}"
+        + (f" (= {pending['max_in_seconds_of_ends']:.1f} s of ends)" if pending["max_in_seconds_of_ends"] is not None else "")
+        + f", p50 {pending['p50']}, last {pending['last']}"
+        + (f"   [probe query p50 {query.get('p50')} ms, max {query.get('max')} ms]" if query else ""),
+    ]
+    if pending["drained"]:
+        lines.append(f"    after the load: {pending['at_load_stop']} pending when it stopped, 0 after {pending['drain_s']:.1f} s")
+    else:
+        left = next((x["pending"] for x in reversed(d["timeline"]) if x["pending"] is not None), None)
+        lines.append(
+            f"    after the load: {pending['at_load_stop']} pending when it stopped; NOT drained within"
+            f" {pending['drain_timeout_s']:g} s ({left} still pending)"
+        )
+    lines += [
+        f"    lag, end sent -> anomaly_checked_at, over the {lag['checked']} window ends checked: p50 {s(lag['p50'])}"
+        f"  p95 {s(lag['p95'])}  p99 {s(lag['p99'])}  max {s(lag['max'])}",
+        f"    over {lag['limit_s']:g} s: {lag['over_limit']};  never checked (by the end of the drain wait): {lag['never_checked']}"
+        + (f";  not found: {lag['not_found']}" if lag["not_found"] else ""),
+        f"    (anomaly_checked_at is the server's clock when the detection job started, a little before it commits;"
+        f" from start_date instead, as ~ the end's send time: p50 {s(approx['p50'])}  p99 {s(approx['p99'])}"
+        f"  max {s(approx['max'])})",
+    ]
+    targets = d["targets"]
+    lines.append(
+        f"    targets: every window end checked within {lag['limit_s']:g} s {'✔' if targets['all_checked_within_limit'] else '✘'};"
+        f"  pending max <= ~1 s of ends {'✔' if targets['pending_max_within_1s_of_ends'] else '✘'}"
+    )
+    if pending["errors"]:
+        lines.append(f"    probe errors: {'; '.join(pending['errors'])}")
+    return lines
 
 
 def main(argv=None) -> int:
@@ -592,6 +895,15 @@ def main(argv=None) -> int:
     p.add_argument("--label", default="", help="free text shown in the report and JSON")
     p.add_argument("--json", dest="json_out", default=None, help="also write the result as JSON here")
     p.add_argument("--no-uvloop", action="store_true")
+    p.add_argument(
+        "--detection-db-url",
+        default=None,
+        help="report the anomaly-detection backlog and lag, read from this database"
+        " (postgresql://... or sqlite:///path; read-only, one connection)",
+    )
+    p.add_argument("--detection-interval", type=float, default=1.0, help="seconds between pending-count samples (default 1)")
+    p.add_argument("--detection-drain", type=float, default=120.0, help="after the load, wait up to this long for 0 pending (default 120)")
+    p.add_argument("--detection-lag-limit", type=float, default=5.0, help="count the ends checked later than this (default 5 s)")
     args = p.parse_args(argv)
     if args.duration <= 0 or args.duration > 3600 or args.clients < 1 or args.clients > 1000:
         p.error("duration must be in (0, 3600] and clients in [1, 1000]")

@@ -15,6 +15,10 @@
 #   GC_TUNE=1                      experiment: start the server with bench/gc_tuning on PYTHONPATH
 #                                  (sitecustomize raising GC thresholds + gc.freeze(); server code unchanged)
 #   TOP=1                          save `top -b -n 1` and `pidstat` in the middle of the run
+#   DETECTION=1                    start the server with WATCHER_AUTO_CREATE_ANOMALY_DETECTION_RULES=true and
+#                                  report the anomaly-detection backlog: the pending count sampled every second,
+#                                  the drain time after the load (up to DETECTION_DRAIN=120 s) and the lag from
+#                                  each end to its anomaly_checked_at (core_load.py --detection-db-url)
 #   PGHOST=127.0.0.1 PGUSER=postgres PGADMIN_DB=test
 #   WAIT_IDLE=120                  wait up to this many seconds for the machine to be idle
 #                                  (< 0.25 busy cores) before starting, so other work does not skew numbers
@@ -38,7 +42,11 @@ PGADMIN_DB=${PGADMIN_DB:-test}
 RESULTS=${RESULTS:-$HERE/results}
 mkdir -p "$RESULTS"
 
-TAG=${TAG:-core-${BACKEND}-w${WORKERS}${POOL_SIZE:+-pool${POOL_SIZE}}-$(date -u +%Y%m%dT%H%M%S)}
+DETECTION=${DETECTION:-0}
+DETECTION_DRAIN=${DETECTION_DRAIN:-120}
+DET_TAG=""
+[ "$DETECTION" = 1 ] && DET_TAG=-det
+TAG=${TAG:-core-${BACKEND}-w${WORKERS}${POOL_SIZE:+-pool${POOL_SIZE}}${DET_TAG}-$(date -u +%Y%m%dT%H%M%S)}
 OUT="$RESULTS/$TAG"
 
 case "$BACKEND" in
@@ -83,9 +91,17 @@ fi
 [ -n "${POOL_SIZE:-}" ] && export WATCHER_DB_POOL_SIZE=$POOL_SIZE
 [ -n "${MAX_OVERFLOW:-}" ] && export WATCHER_DB_MAX_OVERFLOW=$MAX_OVERFLOW
 
+DETECTION_ARGS=()
+if [ "$DETECTION" = 1 ]; then
+  export WATCHER_AUTO_CREATE_ANOMALY_DETECTION_RULES=true
+  DETECTION_ARGS=(--detection-db-url "$DB_URL" --detection-drain "$DETECTION_DRAIN")
+fi
+# shown in the banner and the label whenever the variable is set (also when exported by hand)
+AUTO_RULES=${WATCHER_AUTO_CREATE_ANOMALY_DETECTION_RULES:+ auto_rules=$WATCHER_AUTO_CREATE_ANOMALY_DETECTION_RULES}
+
 SERVER_PYTHONPATH=${PYTHONPATH:-}
 if [ "${GC_TUNE:-0}" = 1 ]; then SERVER_PYTHONPATH="$HERE/gc_tuning${PYTHONPATH:+:$PYTHONPATH}"; TAG_GC=" gc=tuned"; fi
-echo "== $TAG: backend=$BACKEND workers=$WORKERS clients=$CLIENTS duration=${DURATION}s pool=${POOL_SIZE:-default}"
+echo "== $TAG: backend=$BACKEND workers=$WORKERS clients=$CLIENTS duration=${DURATION}s pool=${POOL_SIZE:-default}$AUTO_RULES"
 PYTHONPATH="$SERVER_PYTHONPATH" WATCHER_DATABASE_URL="$DB_URL" "$VENV/bin/watcher" serve --host 127.0.0.1 --port "$PORT" --workers "$WORKERS" \
   --log-level warning >"$OUT.server.log" 2>&1 &
 SERVER_PID=$!
@@ -144,15 +160,17 @@ fi
 
 set +e
 "$VENV/bin/python" "$HERE/core_load.py" --url "http://127.0.0.1:$PORT" --clients "$CLIENTS" \
-  --duration "$DURATION" --warmup "$WARMUP" --client "$CLIENT" --server-pid "$SERVER_PID" \
-  --label "backend=$BACKEND workers=$WORKERS pool=${POOL_SIZE:-default}${TAG_GC:-} git=$(git -C "$ROOT" describe --always --dirty 2>/dev/null)" \
+  --duration "$DURATION" --warmup "$WARMUP" --client "$CLIENT" --server-pid "$SERVER_PID" ${DETECTION_ARGS[@]+"${DETECTION_ARGS[@]}"} \
+  --label "backend=$BACKEND workers=$WORKERS pool=${POOL_SIZE:-default}$AUTO_RULES${TAG_GC:-} git=$(git -C "$ROOT" describe --always --dirty 2>/dev/null)" \
   --json "$OUT.json" | tee "$OUT.txt"
 STATUS=${PIPESTATUS[0]}
 set -e
 if [ "$BACKEND" = postgresql ]; then
+  PROBE_NOTE=""
+  [ "$DETECTION" = 1 ] && PROBE_NOTE=" (one of them the detection probe)"
   # sessions opened on the bench database since it was created (connection churn shows here)
   echo "  postgres sessions opened on watcher_bench: $(psql -h "$PGHOST" -U "$PGUSER" -d "$PGADMIN_DB" -Atc \
-    "select sessions from pg_stat_database where datname = 'watcher_bench'")" | tee -a "$OUT.txt"
+    "select sessions from pg_stat_database where datname = 'watcher_bench'")$PROBE_NOTE" | tee -a "$OUT.txt"
 fi
 for pid in "${HELPER_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
 HELPER_PIDS=()

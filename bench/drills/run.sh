@@ -8,7 +8,8 @@
 #   kill9     kill -9 of workers / master under load, restarts, integrity checks in SQL
 #   postgres  PostgreSQL stopped and frozen under load, on a throwaway cluster (needs root and pg_createcluster)
 #   webhook   alert webhook dead, hanging, answering 500, then healthy: every alert delivered exactly once
-#   soak      10 minutes at 50 clients (--minutes N): RSS growth, req/s, p99, errors
+#   soak      10 minutes at 50 clients (--minutes N): RSS growth, req/s, p99, errors, detection backlog
+#             (--auto-rules: the server with WATCHER_AUTO_CREATE_ANOMALY_DETECTION_RULES=true)
 #
 # Options after the drill name go to its script (python bench/drills/<drill>.py --help).
 # Environment: VENV (default .venv), WATCHER_DRILL_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/test,
@@ -47,7 +48,7 @@ case "$DRILL" in
     echo "every drill passed"
     ;;
   *)
-    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac

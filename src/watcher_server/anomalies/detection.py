@@ -10,23 +10,23 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import math
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, delete, insert, select, update
+from sqlalchemy import Double, Select, and_, case, cast, delete, false, func, insert, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..alerts.service import Outbox
 from ..core.errors import NotFound
 from ..core.ids import fits_int64
 from ..db.engine import Database
-from ..db.filters import id_equals
-from ..db.locks import exclusive
+from ..db.filters import id_equals, one_of
 from ..executions.service import EXECUTION_NOT_FOUND
 from ..executions.tables import pipeline_execution as pe
 from ..settings import Settings
 from . import incidents
-from .evaluation import Anomaly, Evaluation, Execution, Rule, Season, Skipped, evaluate_rules
+from .evaluation import SEASON_COLUMN, Anomaly, Baseline, Evaluation, Execution, Rule, Skipped, evaluate_rules
 from .results import render_result
 from .tables import anomaly_detection_result as result
 from .tables import anomaly_detection_rule
@@ -55,52 +55,112 @@ async def require_execution(db: Database, execution_id: int) -> None:
 
 
 async def detect(db: Database, settings: Settings, execution_id: int, now: dt.datetime, outbox: Outbox) -> dict[str, Any]:
+    """Detection for one execution (POST /detect_anomalies, scale-out jobs): its outcome (§13.3)."""
     if not fits_int64(execution_id):
         raise NotFound(EXECUTION_NOT_FOUND)
+    outcomes = await detect_many(db, settings, [execution_id], now, outbox)
+    if not outcomes:
+        raise NotFound(EXECUTION_NOT_FOUND)
+    return outcomes[0]
+
+
+async def detect_many(
+    db: Database, settings: Settings, execution_ids: Sequence[int], now: dt.datetime, outbox: Outbox, only_pending: bool = False
+) -> list[dict[str, Any]]:
+    """Detection for each of these executions (unknown ids are left out), in one transaction and a
+    handful of statements whatever their number: the queued ends are checked in batches, so detection
+    keeps up with a sustained stream of them. With `only_pending`, an execution another run already
+    checked is left alone (a sweep and a trigger may queue the same one)."""
     async with db.write() as conn:
-        # Runs for one execution are serialised, so re-runs and duplicate jobs are idempotent (§13.2.7).
-        await exclusive(conn, f"anomaly:{execution_id}")
-        execution = (await conn.execute(select(pe).where(pe.c.id == execution_id))).first()
-        if execution is None:
-            raise NotFound(EXECUTION_NOT_FOUND)
-        base = {"pipeline_execution_id": execution.id, "pipeline_id": execution.pipeline_id, "anomalies": [], "skipped_rules": []}
-        if execution.completed_successfully is not True:
-            return {"status": "skipped", "reason": NOT_SUCCESSFUL, **base}
-        rules = await _active_rules(conn, execution.pipeline_id)
-        if not rules:
-            await conn.execute(update(pe).where(pe.c.id == execution.id).values(anomaly_checked_at=now))
-            return {"status": "skipped", "reason": NO_ACTIVE_RULE, **base}
-        already = await _rules_with_results(conn, execution.id)
-        subject = _subject(execution)
-        baselines = await _baselines(conn, execution, subject, [r for r in rules if subject.values[r.metric_field] is not None], now)
-        evaluation = evaluate_rules(subject, rules, baselines)
-        rows = await _persist(conn, execution, evaluation.anomalies, now)
-        first_time = [anomaly for anomaly in evaluation.anomalies if anomaly.rule.id not in already]
-        normal = _normal(subject, rules, baselines, evaluation)
-        await incidents.follow(conn, settings, now, outbox, execution, first_time, normal)
-    return {
-        "status": "warning" if rows else "success",
-        **base,
-        "anomalies": [render_result(row) for row in rows],
-        "skipped_rules": [_render_skipped(skipped) for skipped in evaluation.skipped],
-    }
+        # Row locks serialise the runs for one execution (and unflag, which takes the same lock), so
+        # re-runs and duplicate jobs are idempotent (§13.2.7); taken in id order, so batches never deadlock.
+        statement = select(pe).where(one_of(conn.dialect.name, pe.c.id, execution_ids)).order_by(pe.c.id).with_for_update()
+        executions = [e for e in await conn.execute(statement) if not (only_pending and e.anomaly_checked_at is not None)]
+        succeeded = [e for e in executions if e.completed_successfully is True]
+        rules = await _active_rules(conn, {e.pipeline_id for e in succeeded})
+        watched = [e for e in succeeded if rules.get(e.pipeline_id)]
+        already = await _rules_with_results(conn, [e.id for e in watched])
+        subjects = {e.id: _subject(e) for e in watched}
+        checked = [e.id for e in succeeded if not rules.get(e.pipeline_id)]
+        done: dict[int, tuple[list, Evaluation]] = {}
+        followed = []
+        for round_ in _rounds(watched):
+            # A round holds one run per pipeline; what a round flags is left out of the next round's
+            # baselines, as if the runs had been checked one after another.
+            baselines = await baseline_statistics(conn, [(e, subjects[e.id], rules[e.pipeline_id]) for e in round_], now)
+            for execution in round_:
+                subject, own_rules = subjects[execution.id], rules[execution.pipeline_id]
+                own = {rule.id: baselines[(execution.id, rule.id)] for rule in own_rules if (execution.id, rule.id) in baselines}
+                evaluation = evaluate_rules(subject, own_rules, own)
+                rows = await _persist(conn, execution, evaluation.anomalies, now) if evaluation.anomalies else []
+                if not rows:
+                    checked.append(execution.id)
+                done[execution.id] = (rows, evaluation)
+                first_time = [anomaly for anomaly in evaluation.anomalies if anomaly.rule.id not in already.get(execution.id, ())]
+                followed.append((execution, first_time, _normal(subject, own_rules, own, evaluation)))
+        outcomes = []
+        for execution in executions:
+            base = {"pipeline_execution_id": execution.id, "pipeline_id": execution.pipeline_id, "anomalies": [], "skipped_rules": []}
+            if execution.completed_successfully is not True:
+                outcomes.append({"status": "skipped", "reason": NOT_SUCCESSFUL, **base})
+            elif execution.id not in done:
+                outcomes.append({"status": "skipped", "reason": NO_ACTIVE_RULE, **base})
+            else:
+                rows, evaluation = done[execution.id]
+                outcomes.append({
+                    "status": "warning" if rows else "success", **base,
+                    "anomalies": [render_result(row) for row in rows],
+                    "skipped_rules": [_render_skipped(skipped) for skipped in evaluation.skipped],
+                })  # fmt: skip
+        if checked:
+            await conn.execute(update(pe).where(one_of(conn.dialect.name, pe.c.id, checked)).values(anomaly_checked_at=now))
+        await incidents.follow_many(conn, settings, now, outbox, sorted(followed, key=lambda item: item[0].id))
+    return outcomes
 
 
-async def _active_rules(conn: AsyncConnection, pipeline_id: int) -> list[Rule]:
+def _rounds(executions: Sequence[Any]) -> list[list[Any]]:
+    """The executions (in id order) dealt into rounds with at most one run of each pipeline: a
+    pipeline's k-th run goes in round k."""
+    rounds: list[list[Any]] = []
+    seen: collections.Counter[int] = collections.Counter()
+    for execution in executions:
+        k = seen[execution.pipeline_id]
+        seen[execution.pipeline_id] += 1
+        if k == len(rounds):
+            rounds.append([])
+        rounds[k].append(execution)
+    return rounds
+
+
+async def _active_rules(conn: AsyncConnection, pipeline_ids: set[int]) -> dict[int, list[Rule]]:
+    """Each pipeline's active rules, in rule order."""
+    if not pipeline_ids:
+        return {}
     statement = (
         select(anomaly_detection_rule)
-        .where(anomaly_detection_rule.c.pipeline_id == pipeline_id, anomaly_detection_rule.c.active.is_(True))
+        .where(one_of(conn.dialect.name, anomaly_detection_rule.c.pipeline_id, pipeline_ids), anomaly_detection_rule.c.active.is_(True))
         .order_by(anomaly_detection_rule.c.id)
     )
-    return [
-        Rule(row.id, row.metric_field, float(row.z_threshold), row.lookback_days, row.minimum_executions, row.direction, row.seasonality)
-        for row in await conn.execute(statement)
-    ]
+    rules: dict[int, list[Rule]] = collections.defaultdict(list)
+    for row in await conn.execute(statement):
+        rules[row.pipeline_id].append(
+            Rule(
+                row.id, row.metric_field, float(row.z_threshold), row.lookback_days, row.minimum_executions, row.direction, row.seasonality
+            )
+        )
+    return rules
 
 
-async def _rules_with_results(conn: AsyncConnection, execution_id: int) -> set[int]:
-    """The rules that already fired for this execution: they are not alerted again (§13.2.7)."""
-    return set((await conn.execute(select(result.c.rule_id).where(result.c.pipeline_execution_id == execution_id))).scalars())
+async def _rules_with_results(conn: AsyncConnection, execution_ids: list[int]) -> dict[int, set[int]]:
+    """The rules that already fired for each execution: they are not alerted again (§13.2.7)."""
+    fired: dict[int, set[int]] = collections.defaultdict(set)
+    if execution_ids:
+        statement = select(result.c.pipeline_execution_id, result.c.rule_id).where(
+            one_of(conn.dialect.name, result.c.pipeline_execution_id, execution_ids)
+        )
+        for row in await conn.execute(statement):
+            fired[row.pipeline_execution_id].add(row.rule_id)
+    return fired
 
 
 def _subject(execution) -> Execution:
@@ -114,34 +174,91 @@ def _number(value) -> float | None:
     return None if value is None else float(value)
 
 
-async def _baselines(
-    conn: AsyncConnection, execution, subject: Execution, rules: Sequence[Rule], now: dt.datetime
-) -> dict[int, list[float]]:
-    """Each rule's baseline: the pipeline's other successful runs that ended within the rule's
-    lookback (in the same season), with a value, not flagged for that metric. Rules sharing a
-    lookback and season share one query (six rules on one pipeline: one round trip)."""
-    groups: dict[tuple[int, Season | None], list[Rule]] = collections.defaultdict(list)
-    for rule in rules:
-        groups[(rule.lookback_days, subject.season(rule.seasonality))].append(rule)
-    baselines = {}
-    for (lookback_days, season), members in groups.items():
-        metrics = list(dict.fromkeys(member.metric_field for member in members))
-        statement = select(pe.c.anomaly_flags, *(pe.c[m] for m in metrics)).where(
-            pe.c.pipeline_id == execution.pipeline_id,
-            pe.c.id != execution.id,
-            pe.c.completed_successfully.is_(True),
-            pe.c.end_date.is_not(None),
-            pe.c.end_date >= now - dt.timedelta(days=lookback_days),
+async def baseline_statistics(
+    conn: AsyncConnection, subjects: Sequence[tuple[Any, Execution, Sequence[Rule]]], now: dt.datetime
+) -> dict[tuple[int, int], Baseline]:
+    """Each (execution, rule)'s baseline (§13.2 step 1): the pipeline's other successful runs that
+    ended within the rule's lookback, in the same season, with a value, not flagged for the metric.
+    The database reduces them to count, mean and sample deviation, so no history crosses the wire:
+    one statement for all the executions whose rules share a lookback and seasonality (with default
+    rules, one statement per batch). Rules on a metric the execution has no value for need none."""
+    groups: dict[tuple[int, str], list[tuple[Any, list[Rule]]]] = collections.defaultdict(list)
+    for execution, subject, rules in subjects:
+        by_group: dict[tuple[int, str], list[Rule]] = collections.defaultdict(list)
+        for rule in rules:
+            if subject.values[rule.metric_field] is not None:
+                by_group[(rule.lookback_days, rule.seasonality)].append(rule)
+        for key, members in by_group.items():
+            groups[key].append((execution, members))
+    baselines: dict[tuple[int, int], Baseline] = {}
+    for (lookback_days, seasonality), members in groups.items():
+        metrics = list(dict.fromkeys(rule.metric_field for _, rules in members for rule in rules))
+        statement = baseline_statement(
+            conn.dialect.name, [e.id for e, _ in members], metrics, seasonality, now - dt.timedelta(days=lookback_days)
         )
-        if season is not None:
-            statement = statement.where(pe.c[season.column] == season.value)
-        rows = (await conn.execute(statement)).all()
-        for member in members:
-            column = metrics.index(member.metric_field) + 1
-            baselines[member.id] = [
-                float(row[column]) for row in rows if row[column] is not None and (row[0] or {}).get(member.metric_field) is not True
-            ]
+        found = {row.subject: row for row in await conn.execute(statement)}
+        for execution, rules in members:
+            row = found.get(execution.id)
+            for rule in rules:
+                baselines[(execution.id, rule.id)] = _baseline(row, rule.metric_field)
     return baselines
+
+
+def baseline_statement(dialect: str, execution_ids: Sequence[int], metrics: Sequence[str], seasonality: str, since: dt.datetime) -> Select:
+    """One row per execution that has any baseline: `subject` (its id), then per metric m `n_m`,
+    `mean_m`, `min_m` and `max_m` from a first pass over the baseline runs, and from a second pass over
+    the same runs the sum of the deviations from that mean (`shift_m`) and of their squares (`ss_m`).
+    This is the corrected two-pass formula: the first pass's mean may be off by the rounding of a plain
+    sum, and the sum of deviations corrects it, so the deviation stays accurate even for values near
+    2^62 with a spread of a few units (one-pass running sums lose it there)."""
+    subject = select(pe.c.id, pe.c.pipeline_id, pe.c.hour_recorded, pe.c.weekday_recorded)
+    subject = subject.where(one_of(dialect, pe.c.id, execution_ids)).cte("subject")
+    history = pe.alias("history")
+    same = [
+        history.c.pipeline_id == subject.c.pipeline_id,
+        history.c.id != subject.c.id,
+        history.c.completed_successfully.is_(True),
+        history.c.end_date >= since,
+    ]
+    season = SEASON_COLUMN.get(seasonality)
+    if season is not None:
+        same.append(history.c[season] == subject.c[season])
+
+    def kept(metric: str):
+        # a NULL map (almost every run) is decided without looking inside the JSON
+        flagged = func.coalesce(history.c.anomaly_flags[metric].as_boolean(), false())
+        return case(
+            (and_(history.c[metric].is_not(None), or_(history.c.anomaly_flags.is_(None), not_(flagged))), cast(history.c[metric], Double))
+        )
+
+    columns = []
+    for metric in metrics:
+        value = kept(metric)
+        columns += [
+            func.count(value).label(f"n_{metric}"), func.avg(value).label(f"mean_{metric}"),
+            func.min(value).label(f"min_{metric}"), func.max(value).label(f"max_{metric}"),
+        ]  # fmt: skip
+    first = select(subject.c.id.label("subject"), *columns).select_from(subject.join(history, and_(*same))).group_by(subject.c.id)
+    first = first.cte("first_pass")
+    sums = []
+    for metric in metrics:
+        deviation = kept(metric) - first.c[f"mean_{metric}"]
+        sums += [func.sum(deviation).label(f"shift_{metric}"), func.sum(deviation * deviation).label(f"ss_{metric}")]
+    joined = first.join(subject, subject.c.id == first.c.subject).join(history, and_(*same))
+    return select(first, *sums).select_from(joined).group_by(*first.c)
+
+
+def _baseline(row, metric: str) -> Baseline:
+    count = 0 if row is None else row._mapping[f"n_{metric}"]
+    if not count:
+        return Baseline(0, math.nan, 0.0)
+    fields = row._mapping
+    low, high = float(fields[f"min_{metric}"]), float(fields[f"max_{metric}"])
+    if low == high:  # no spread: exactly, whatever rounding the sums saw
+        return Baseline(count, low, 0.0)
+    first_mean, shift, squares = float(fields[f"mean_{metric}"]), float(fields[f"shift_{metric}"]), float(fields[f"ss_{metric}"])
+    variance = (squares - shift * shift / count) / (count - 1)
+    return Baseline(count, first_mean + shift / count, math.sqrt(max(0.0, variance)))
 
 
 async def _persist(conn: AsyncConnection, execution, anomalies: Sequence[Anomaly], now: dt.datetime) -> list[dict[str, Any]]:
@@ -182,7 +299,7 @@ def _render_skipped(skipped: Skipped) -> dict[str, Any]:
     return {"rule_id": skipped.rule_id, "metric_field": skipped.metric_field, "reason": skipped.reason}
 
 
-def _normal(subject: Execution, rules: Sequence[Rule], baselines: dict[int, list[float]], evaluation: Evaluation) -> list[incidents.Normal]:
+def _normal(subject: Execution, rules: Sequence[Rule], baselines: dict[int, Baseline], evaluation: Evaluation) -> list[incidents.Normal]:
     """The rules that evaluated E and did not fire (neither skipped nor an anomaly), with E's value
     and the baseline it was measured against: what recovers an incident."""
     decided = {anomaly.rule.id for anomaly in evaluation.anomalies} | {skipped.rule_id for skipped in evaluation.skipped}

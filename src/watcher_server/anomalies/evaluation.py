@@ -6,6 +6,7 @@ them is decided here, so every formula and boundary can be tested on numbers alo
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -93,17 +94,33 @@ def season_of(seasonality: str, hour_recorded: int, weekday_recorded: int) -> Se
     return Season(column, hour_recorded if column == "hour_recorded" else weekday_recorded)
 
 
-def band(baseline: Sequence[float], z: float) -> tuple[float, float, float, float]:
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    """What the rule needs of a baseline: its size, arithmetic mean and sample standard deviation
+    (divisor n - 1; 0 for fewer than two values or no spread)."""
+
+    count: int
+    mean: float
+    sd: float
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Baseline:
+        if not values:
+            return cls(0, math.nan, 0.0)
+        return cls(len(values), statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def band(baseline: Baseline | Sequence[float], z: float) -> tuple[float, float, float, float]:
     """(mean, sd, lower, upper) of a baseline. A zero-spread baseline has no band to speak of: both
     bounds are the mean, so any different value stands out."""
-    mean = statistics.fmean(baseline)
-    sd = statistics.stdev(baseline) if len(baseline) > 1 else 0.0
+    stats = _as_baseline(baseline)
+    mean, sd = stats.mean, stats.sd
     if sd > 0:
         return mean, sd, max(0.0, mean - z * sd), mean + z * sd
     return mean, sd, mean, mean
 
 
-def evaluate(value: float, baseline: Sequence[float], z: float, direction: str) -> Verdict | None:
+def evaluate(value: float, baseline: Baseline | Sequence[float], z: float, direction: str) -> Verdict | None:
     """The z-score rule: None when the value is inside the band (or fires in the other direction)."""
     mean, sd, lower, upper = band(baseline, z)
     z_score = (value - mean) / sd if sd > 0 else None
@@ -113,7 +130,11 @@ def evaluate(value: float, baseline: Sequence[float], z: float, direction: str) 
     return Verdict(kind, mean, sd, lower, upper, z_score)
 
 
-def evaluate_rules(execution: Execution, rules: Sequence[Rule], baselines: Mapping[int, Sequence[float]]) -> Evaluation:
+def _as_baseline(baseline: Baseline | Sequence[float]) -> Baseline:
+    return baseline if isinstance(baseline, Baseline) else Baseline.of(baseline)
+
+
+def evaluate_rules(execution: Execution, rules: Sequence[Rule], baselines: Mapping[int, Baseline | Sequence[float]]) -> Evaluation:
     """Every rule's outcome for E. `baselines` needs an entry only for rules whose metric E has a
     value: a missing value is reported before history is looked at."""
     anomalies: list[Anomaly] = []
@@ -123,12 +144,12 @@ def evaluate_rules(execution: Execution, rules: Sequence[Rule], baselines: Mappi
         if value is None:
             skipped.append(Skipped(rule.id, rule.metric_field, NO_VALUE))
             continue
-        baseline = baselines[rule.id]
-        if len(baseline) < rule.minimum_executions:
+        baseline = _as_baseline(baselines[rule.id])
+        if baseline.count < rule.minimum_executions:
             skipped.append(Skipped(rule.id, rule.metric_field, INSUFFICIENT_HISTORY))
             continue
         verdict = evaluate(value, baseline, rule.z_threshold, rule.direction)
         if verdict is not None:
             season = execution.season(rule.seasonality)
-            anomalies.append(Anomaly(rule, value, verdict, len(baseline), None if season is None else season.value))
+            anomalies.append(Anomaly(rule, value, verdict, baseline.count, None if season is None else season.value))
     return Evaluation(tuple(anomalies), tuple(skipped))

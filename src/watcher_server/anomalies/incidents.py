@@ -24,13 +24,13 @@ from ..alerts import texts
 from ..alerts.service import Outbox, record_alert
 from ..core.rendering import render_row
 from ..db.engine import Database
-from ..db.filters import id_equals
-from ..db.locks import exclusive
+from ..db.filters import id_equals, one_of
+from ..db.locks import exclusive, exclusive_all
 from ..db.paging import Page
 from ..db.upsert import dialect_insert
 from ..pipelines.tables import pipeline
 from ..settings import Settings
-from .evaluation import Anomaly, Rule, band
+from .evaluation import Anomaly, Baseline, Rule, band
 from .tables import anomaly_detection_rule as rule_table
 from .tables import anomaly_incident as incident
 
@@ -52,7 +52,7 @@ class Normal:
 
     rule: Rule
     value: float
-    baseline: Sequence[float]
+    baseline: Baseline
 
     def bounds(self) -> tuple[float, float]:
         _, _, lower, upper = band(self.baseline, self.rule.z_threshold)
@@ -63,6 +63,28 @@ def lock(pipeline_id: int) -> str:
     """The lock every incident transition of a pipeline takes. Callers that also hold an execution's
     detection lock take that one first, so the two never wait on each other in a cycle."""
     return f"anomaly_incident:{pipeline_id}"
+
+
+async def follow_many(
+    conn: AsyncConnection,
+    settings: Settings,
+    now: dt.datetime,
+    outbox: Outbox,
+    detections: Sequence[tuple[Any, Sequence[Anomaly], Sequence[Normal]]],
+) -> None:
+    """`follow` for a batch of detections (execution, fired, normal), in execution order. Most runs
+    fire nothing on a pipeline with nothing open, so the batch takes every pipeline's lock and reads
+    which have an open incident in two statements; only the rest go through `follow`."""
+    pipelines = {execution.pipeline_id for execution, fired, normal in detections if fired or normal}
+    if not pipelines:
+        return
+    await exclusive_all(conn, [lock(p) for p in sorted(pipelines)])
+    statement = select(incident.c.pipeline_id).where(one_of(conn.dialect.name, incident.c.pipeline_id, pipelines), OPEN).distinct()
+    moving = set((await conn.execute(statement)).scalars())
+    for execution, fired, normal in detections:
+        if fired or execution.pipeline_id in moving:
+            moving.add(execution.pipeline_id)  # what it opens, a later run of the batch may recover
+            await follow(conn, settings, now, outbox, execution, fired, normal)
 
 
 async def follow(

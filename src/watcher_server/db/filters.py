@@ -1,6 +1,7 @@
 """WHERE clauses that can never turn client input into a database error."""
 
-from sqlalchemy import BigInteger, false, func
+from sqlalchemy import BigInteger, any_, bindparam, false, func
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from ..core.numbers import INT32_MAX, INT64_MAX
 from ..core.text import contains_pattern
@@ -29,3 +30,11 @@ def latest(dialect: str, *columns):
         return func.greatest(*columns)
     rotations = [func.coalesce(*columns[i:], *columns[:i]) for i in range(len(columns))]
     return func.max(*rotations)
+
+
+def one_of(dialect: str, column, values):
+    """`column IN values` for a list of ids. On PostgreSQL it is one array parameter, so the statement
+    text (and its prepared plan) does not change with the number of values."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(list(values))

@@ -1,5 +1,7 @@
 """Named, transaction-scoped locks: work under one name never overlaps, across processes."""
 
+from collections.abc import Iterable
+
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -9,3 +11,16 @@ async def exclusive(conn: AsyncConnection, name: str) -> None:
     single writer already (Database.write)."""
     if conn.dialect.name == "postgresql":
         await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": f"watcher:{name}"})
+
+
+async def exclusive_all(conn: AsyncConnection, names: Iterable[str]) -> None:
+    """Hold every lock in `names` until the transaction ends, taken in one statement and in one global
+    order (by hash), so two transactions taking overlapping sets never wait on each other in a cycle."""
+    keys = sorted({f"watcher:{name}" for name in names})
+    if conn.dialect.name == "postgresql" and keys:
+        await conn.execute(
+            text(
+                "SELECT count(pg_advisory_xact_lock(h)) FROM (SELECT DISTINCT hashtext(k) AS h FROM unnest(CAST(:keys AS text[])) AS k ORDER BY h) AS held"
+            ),
+            {"keys": keys},
+        )

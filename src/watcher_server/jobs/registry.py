@@ -16,7 +16,7 @@ from typing import Any
 
 from ..alerts.delivery import deliver_due
 from ..alerts.service import Outbox, prune_alerts
-from ..anomalies.detection import detect, pending_detection
+from ..anomalies.detection import detect, detect_many, pending_detection
 from ..monitoring.check_runs import record_check_run
 from ..monitoring.freshness import run_freshness
 from ..monitoring.timeliness import run_timeliness
@@ -37,6 +37,9 @@ class Job:
     check: str | None = None  # a check: each run is logged and stamped in check_run under this name
     in_status: bool = False  # listed in GET /jobs/status
     every_process: bool = False  # periodic in every process (API replicas too), not once per deployment
+    # (services, outbox, [kwargs of each queued run]): the embedded runner runs queued runs of this job
+    # in batches, one call for many (scale-out and `?wait=true` still run `run`, one at a time)
+    batch: Callable[..., Awaitable[Any]] | None = None
 
 
 async def freshness_check(s: Services, outbox: Outbox) -> dict:
@@ -54,6 +57,12 @@ async def queue_health_check(s: Services, outbox: Outbox) -> dict:
 
 async def detect_anomalies(s: Services, outbox: Outbox, execution_id: int) -> dict:
     return await detect(s.db, s.settings, execution_id, s.clock.now(), outbox)
+
+
+async def detect_queued_anomalies(s: Services, outbox: Outbox, queued: list[dict[str, Any]]) -> dict:
+    ids = [kwargs["execution_id"] for kwargs in queued]
+    outcomes = await detect_many(s.db, s.settings, ids, s.clock.now(), outbox, only_pending=True)
+    return {"queued": len(ids), "checked": len(outcomes)}
 
 
 async def deliver_alert(s: Services, outbox: Outbox) -> int:
@@ -87,7 +96,7 @@ JOBS: dict[str, Job] = {
         Job("freshness_check", freshness_check, cron=lambda s: s.freshness_check_schedule, check="freshness", in_status=True),
         Job("timeliness_check", timeliness_check, cron=lambda s: s.timeliness_check_schedule, check="timeliness", in_status=True),
         Job("queue_health_check", queue_health_check, cron=lambda s: s.queue_health_check_schedule, check="queue_health"),
-        Job("detect_anomalies", detect_anomalies, serial=False, in_status=True),
+        Job("detect_anomalies", detect_anomalies, serial=False, in_status=True, batch=detect_queued_anomalies),
         Job("deliver_alert", deliver_alert, every_seconds=5, in_status=True),
         Job("anomaly_sweep", anomaly_sweep, every_seconds=60, check="anomaly_sweep"),
         Job("prune_alerts", prune_alert_history, every_seconds=3600, check="alert_pruning"),
@@ -112,10 +121,18 @@ def periodic(every_process: bool) -> dict[str, int]:
 async def run_job(s: Services, name: str, **kwargs: Any) -> Any:
     """Run one job. A check is logged and stamped; alerts the run recorded are sent on their way once
     its transactions have committed."""
-    job = JOBS[name]
+    return await _run(s, JOBS[name], lambda outbox: JOBS[name].run(s, outbox, **kwargs))
+
+
+async def run_batch(s: Services, name: str, queued: list[dict[str, Any]]) -> Any:
+    """Run queued runs of a batched job in one call (Job.batch)."""
+    return await _run(s, JOBS[name], lambda outbox: JOBS[name].batch(s, outbox, queued))
+
+
+async def _run(s: Services, job: Job, call: Callable[[Outbox], Awaitable[Any]]) -> Any:
     outbox = Outbox()
     started = time.perf_counter()
-    result = await job.run(s, outbox, **kwargs)
+    result = await call(outbox)
     if job.check is not None:
         await record_check_run(s.db, job.check, s.clock.now(), time.perf_counter() - started, result)
     if outbox.recorded:

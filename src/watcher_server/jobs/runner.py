@@ -10,6 +10,7 @@ import asyncio
 import collections
 import contextlib
 import datetime as dt
+import itertools
 import logging
 import time
 from typing import Any
@@ -22,7 +23,7 @@ from ..core.errors import DomainError
 from ..db.engine import Database
 from ..db.upsert import insert_ignoring_conflicts
 from ..services import Services
-from .registry import JOBS, cron_schedules, periodic, run_job
+from .registry import JOBS, cron_schedules, periodic, run_batch, run_job
 from .tables import periodic_run
 
 log = logging.getLogger("watcher.jobs")
@@ -41,6 +42,11 @@ async def claim_tick(db: Database, job: str, scheduled_for: dt.datetime) -> bool
 
 # Runs of a job declared serial=False that may go on at once in one process (each holds a connection).
 PARALLEL_RUNS = 4
+# Queued runs of a batched job (Job.batch) handed over in one call, and the most kept waiting in memory:
+# beyond that, new ones are left to the job's sweep, which finds them in the database (detection:
+# the anomaly sweep), so memory stays bounded however far behind the process falls.
+BATCH_SIZE = 200
+BATCH_QUEUE_LIMIT = 20_000
 
 
 def _wall_clock() -> dt.datetime:
@@ -61,11 +67,46 @@ class JobRunner:
         self.pending: dict[str, int] = collections.Counter()
         self.running: dict[str, int] = collections.Counter()
         self._failures: dict[str, collections.deque] = collections.defaultdict(collections.deque)
+        self._batches: dict[str, dict[tuple, dict[str, Any]]] = collections.defaultdict(dict)  # queued runs, merged
+        self._draining: set[str] = set()
 
     def enqueue(self, name: str, **kwargs: Any) -> None:
         """Run a job soon, after any run of the same job in progress."""
+        if JOBS[name].batch is not None:
+            self._queue_for_batch(name, kwargs)
+            return
         self.pending[name] += 1
         self._spawn(self._run_queued(name, kwargs))
+
+    def _queue_for_batch(self, name: str, kwargs: dict[str, Any]) -> None:
+        queued = self._batches[name]
+        key = tuple(sorted(kwargs.items()))
+        if key not in queued and len(queued) < BATCH_QUEUE_LIMIT:
+            queued[key] = kwargs
+            self.pending[name] += 1
+        if name not in self._draining:
+            self._draining.add(name)
+            self._spawn(self._drain(name))
+
+    async def _drain(self, name: str) -> None:
+        """Run the queued runs of a batched job, BATCH_SIZE at a time, until none is left; what is
+        queued meanwhile goes in the next batch."""
+        queued = self._batches[name]
+        try:
+            while queued:
+                keys = list(itertools.islice(queued, BATCH_SIZE))
+                batch = [queued.pop(key) for key in keys]
+                self.pending[name] -= len(batch)
+                self.running[name] += len(batch)
+                try:
+                    await run_batch(self.services, name, batch)
+                except Exception:  # the batch is left to the job's sweep
+                    self._failures[name].append(time.monotonic())
+                    log.exception("job %s failed for a batch of %d", name, len(batch))
+                finally:
+                    self.running[name] -= len(batch)
+        finally:
+            self._draining.discard(name)
 
     async def run_now(self, name: str, _queued: bool = False, **kwargs: Any) -> Any:
         """Run a job once no other run of it is in progress, and return its result."""

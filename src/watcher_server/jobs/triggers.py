@@ -8,7 +8,7 @@ from ..services import Services
 def execution_ended(s: Services, execution_id: int, pipeline_id: int, succeeded: bool) -> None:
     """A successful end of a pipeline with active anomaly rules is checked in the background, after
     commit, so it never slows the answer (a lost trigger is found by the anomaly sweep)."""
-    if succeeded and pipeline_id in s.rule_index.pipelines:
+    if succeeded and s.rule_index.may_watch(pipeline_id, s.settings.auto_create_anomaly_detection_rules):
         s.jobs.enqueue("detect_anomalies", execution_id=execution_id)
 
 
