@@ -3,12 +3,14 @@
 import asyncio
 import dataclasses
 import datetime as dt
+import logging
 import subprocess
 import sys
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import insert, text
 
+from watcher_server.anomalies.tables import anomaly_incident
 from watcher_server.core.clock import CLOCK
 from watcher_server.jobs.registry import JOBS
 
@@ -61,6 +63,37 @@ async def test_root_with_one_old_child_reports_one_parent_link(app, client):
         result["total_pipeline_execution_closure_parent_deleted"],
         result["total_pipeline_execution_closure_child_deleted"],
     ) == (2, 1, 0)
+
+
+async def test_cleanup_deletes_anomaly_incidents_resolved_before_the_cutoff_and_keeps_the_rest(app, client, db, caplog):
+    """Resolved anomaly incidents age out with the logs: resolved at or before the cutoff → deleted;
+    resolved later, or still open → kept. The response keeps the contract's six keys; the count is in
+    the cleanup's log line."""
+    CLOCK.freeze(NOW)
+    pid = await create_pipeline(client)
+    rule = await client.post("/anomaly_detection_rule", json={"pipeline_id": pid, "metric_field": "inserts"})
+    cutoff = dt.datetime(2025, 3, 17, tzinfo=dt.UTC)
+    resolved_at = {
+        "inserts": cutoff - dt.timedelta(hours=1), "updates": cutoff,
+        "total_rows": cutoff + dt.timedelta(seconds=1), "throughput": None,
+    }  # fmt: skip
+    async with db.write() as conn:
+        for metric, resolved in resolved_at.items():
+            await conn.execute(
+                insert(anomaly_incident).values(
+                    pipeline_id=pid, metric_field=metric, rule_id=rule.json()["id"], opened_execution_id=1, last_execution_id=1,
+                    flagged_count=1, opened_at=dt.datetime(2025, 3, 1, tzinfo=dt.UTC), resolved_at=resolved,
+                    resolution=resolved and "recovered",
+                )
+            )  # fmt: skip
+    with caplog.at_level(logging.INFO, logger="watcher.checks"):
+        result = (await client.post("/log_cleanup", json={"retention_days": 90})).json()
+    assert len(result) == 6
+    async with db.read() as conn:
+        left = (await conn.execute(text("SELECT metric_field FROM anomaly_incident ORDER BY metric_field"))).scalars().all()
+    assert left == ["throughput", "total_rows"]
+    [line] = [r for r in caplog.records if getattr(r, "check", None) == "cleanup"]
+    assert line.anomaly_incidents_deleted == 2
 
 
 async def test_cleanup_validates_its_body(client):
