@@ -22,7 +22,7 @@ import asyncpg
 
 from serving import migrated_database, watcher_server
 from watcher_server.alerts.service import Outbox
-from watcher_server.anomalies.detection import detect
+from watcher_server.anomalies.detection import detect, detect_many
 from watcher_server.core.clock import CLOCK
 from watcher_server.db.engine import Database, create_engine
 from watcher_server.monitoring.freshness import run_freshness
@@ -100,6 +100,12 @@ async def measure(url: str, args) -> None:
             timings.append((time.perf_counter() - started) * 1000)
         print(f"anomaly detection: {statistics.median(timings):.2f} ms median, {sorted(timings)[int(len(timings) * 0.95)]:.2f} ms p95 "
               f"per execution (6 rules, baselines of ~90 runs, {len(timings)} executions)", flush=True)  # fmt: skip
+        batches = []
+        for _ in range(3):  # the same executions as one batch, as the runner checks queued ends
+            started = time.perf_counter()
+            await detect_many(db, settings, ids, CLOCK.now(), Outbox())
+            batches.append((time.perf_counter() - started) * 1000 / len(ids))
+        print(f"anomaly detection in one batch of {len(ids)}: {statistics.median(batches):.2f} ms per execution (median of 3)", flush=True)
     finally:
         await db.dispose()
 

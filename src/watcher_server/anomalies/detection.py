@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Double, Select, and_, case, cast, delete, false, func, insert, not_, or_, select, update
+from sqlalchemy import Double, Select, and_, bindparam, case, cast, delete, false, func, insert, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..alerts.service import Outbox
 from ..core.errors import NotFound
 from ..core.ids import fits_int64
 from ..db.engine import Database
-from ..db.filters import id_equals, one_of
+from ..db.filters import id_equals, one_of_parameter
 from ..executions.service import EXECUTION_NOT_FOUND
 from ..executions.tables import pipeline_execution as pe
 from ..settings import Settings
@@ -54,6 +55,19 @@ async def require_execution(db: Database, execution_id: int) -> None:
             raise NotFound(EXECUTION_NOT_FOUND)
 
 
+async def unknown_executions(db: Database, execution_ids: set[int]) -> list[int]:
+    """Which of these ids no execution has, in order."""
+    if not execution_ids:
+        return []
+    async with db.read() as conn:
+        found = set(
+            (
+                await conn.execute(select(pe.c.id).where(one_of_parameter(conn.dialect.name, pe.c.id, "ids")), {"ids": list(execution_ids)})
+            ).scalars()
+        )
+    return sorted(execution_ids - found)
+
+
 async def detect(db: Database, settings: Settings, execution_id: int, now: dt.datetime, outbox: Outbox) -> dict[str, Any]:
     """Detection for one execution (POST /detect_anomalies, scale-out jobs): its outcome (§13.3)."""
     if not fits_int64(execution_id):
@@ -74,8 +88,8 @@ async def detect_many(
     async with db.write() as conn:
         # Row locks serialise the runs for one execution (and unflag, which takes the same lock), so
         # re-runs and duplicate jobs are idempotent (§13.2.7); taken in id order, so batches never deadlock.
-        statement = select(pe).where(one_of(conn.dialect.name, pe.c.id, execution_ids)).order_by(pe.c.id).with_for_update()
-        executions = [e for e in await conn.execute(statement) if not (only_pending and e.anomaly_checked_at is not None)]
+        found = await conn.execute(_statement(conn, "lock"), {"ids": list(execution_ids)})
+        executions = [e for e in found if not (only_pending and e.anomaly_checked_at is not None)]
         succeeded = [e for e in executions if e.completed_successfully is True]
         rules = await _active_rules(conn, {e.pipeline_id for e in succeeded})
         watched = [e for e in succeeded if rules.get(e.pipeline_id)]
@@ -113,7 +127,7 @@ async def detect_many(
                     "skipped_rules": [_render_skipped(skipped) for skipped in evaluation.skipped],
                 })  # fmt: skip
         if checked:
-            await conn.execute(update(pe).where(one_of(conn.dialect.name, pe.c.id, checked)).values(anomaly_checked_at=now))
+            await conn.execute(_statement(conn, "stamp"), {"ids": checked, "checked_at": now})
         await incidents.follow_many(conn, settings, now, outbox, sorted(followed, key=lambda item: item[0].id))
     return outcomes
 
@@ -132,17 +146,32 @@ def _rounds(executions: Sequence[Any]) -> list[list[Any]]:
     return rounds
 
 
+def _statement(conn: AsyncConnection, name: str):
+    return _statements(conn.dialect.name)[name]
+
+
+@functools.cache
+def _statements(dialect: str) -> dict[str, Any]:
+    """Detection's fixed statements, built once per dialect (building one costs more than running it);
+    each takes its id list as parameter `ids`."""
+    rule = anomaly_detection_rule
+    return {
+        # row locks, taken in id order so two batches never deadlock
+        "lock": select(pe).where(one_of_parameter(dialect, pe.c.id, "ids")).order_by(pe.c.id).with_for_update(),
+        "rules": select(rule).where(one_of_parameter(dialect, rule.c.pipeline_id, "ids"), rule.c.active.is_(True)).order_by(rule.c.id),
+        "results": select(result.c.pipeline_execution_id, result.c.rule_id).where(
+            one_of_parameter(dialect, result.c.pipeline_execution_id, "ids")
+        ),
+        "stamp": update(pe).where(one_of_parameter(dialect, pe.c.id, "ids")).values(anomaly_checked_at=bindparam("checked_at")),
+    }
+
+
 async def _active_rules(conn: AsyncConnection, pipeline_ids: set[int]) -> dict[int, list[Rule]]:
     """Each pipeline's active rules, in rule order."""
     if not pipeline_ids:
         return {}
-    statement = (
-        select(anomaly_detection_rule)
-        .where(one_of(conn.dialect.name, anomaly_detection_rule.c.pipeline_id, pipeline_ids), anomaly_detection_rule.c.active.is_(True))
-        .order_by(anomaly_detection_rule.c.id)
-    )
     rules: dict[int, list[Rule]] = collections.defaultdict(list)
-    for row in await conn.execute(statement):
+    for row in await conn.execute(_statement(conn, "rules"), {"ids": list(pipeline_ids)}):
         rules[row.pipeline_id].append(
             Rule(
                 row.id, row.metric_field, float(row.z_threshold), row.lookback_days, row.minimum_executions, row.direction, row.seasonality
@@ -155,10 +184,7 @@ async def _rules_with_results(conn: AsyncConnection, execution_ids: list[int]) -
     """The rules that already fired for each execution: they are not alerted again (§13.2.7)."""
     fired: dict[int, set[int]] = collections.defaultdict(set)
     if execution_ids:
-        statement = select(result.c.pipeline_execution_id, result.c.rule_id).where(
-            one_of(conn.dialect.name, result.c.pipeline_execution_id, execution_ids)
-        )
-        for row in await conn.execute(statement):
+        for row in await conn.execute(_statement(conn, "results"), {"ids": execution_ids}):
             fired[row.pipeline_execution_id].add(row.rule_id)
     return fired
 
@@ -193,10 +219,9 @@ async def baseline_statistics(
     baselines: dict[tuple[int, int], Baseline] = {}
     for (lookback_days, seasonality), members in groups.items():
         metrics = list(dict.fromkeys(rule.metric_field for _, rules in members for rule in rules))
-        statement = baseline_statement(
-            conn.dialect.name, [e.id for e, _ in members], metrics, seasonality, now - dt.timedelta(days=lookback_days)
-        )
-        found = {row.subject: row for row in await conn.execute(statement)}
+        statement = baseline_statement(conn.dialect.name, tuple(metrics), seasonality)
+        parameters = {"ids": [e.id for e, _ in members], "since": now - dt.timedelta(days=lookback_days)}
+        found = {row.subject: row for row in await conn.execute(statement, parameters)}
         for execution, rules in members:
             row = found.get(execution.id)
             for rule in rules:
@@ -204,21 +229,23 @@ async def baseline_statistics(
     return baselines
 
 
-def baseline_statement(dialect: str, execution_ids: Sequence[int], metrics: Sequence[str], seasonality: str, since: dt.datetime) -> Select:
-    """One row per execution that has any baseline: `subject` (its id), then per metric m `n_m`,
+@functools.lru_cache(maxsize=256)
+def baseline_statement(dialect: str, metrics: tuple[str, ...], seasonality: str) -> Select:
+    """Built once per dialect, metrics and seasonality; parameters `ids` (the executions) and `since`
+    (the start of the lookback). One row per execution that has any baseline: `subject` (its id), then per metric m `n_m`,
     `mean_m`, `min_m` and `max_m` from a first pass over the baseline runs, and from a second pass over
     the same runs the sum of the deviations from that mean (`shift_m`) and of their squares (`ss_m`).
     This is the corrected two-pass formula: the first pass's mean may be off by the rounding of a plain
     sum, and the sum of deviations corrects it, so the deviation stays accurate even for values near
     2^62 with a spread of a few units (one-pass running sums lose it there)."""
     subject = select(pe.c.id, pe.c.pipeline_id, pe.c.hour_recorded, pe.c.weekday_recorded)
-    subject = subject.where(one_of(dialect, pe.c.id, execution_ids)).cte("subject")
+    subject = subject.where(one_of_parameter(dialect, pe.c.id, "ids")).cte("subject")
     history = pe.alias("history")
     same = [
         history.c.pipeline_id == subject.c.pipeline_id,
         history.c.id != subject.c.id,
         history.c.completed_successfully.is_(True),
-        history.c.end_date >= since,
+        history.c.end_date >= bindparam("since", type_=pe.c.end_date.type),
     ]
     season = SEASON_COLUMN.get(seasonality)
     if season is not None:

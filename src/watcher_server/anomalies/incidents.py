@@ -12,6 +12,7 @@ older run must not decide the metric's present state.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from ..alerts import texts
 from ..alerts.service import Outbox, record_alert
 from ..core.rendering import render_row
 from ..db.engine import Database
-from ..db.filters import id_equals, one_of
+from ..db.filters import id_equals, one_of_parameter
 from ..db.locks import exclusive, exclusive_all
 from ..db.paging import Page
 from ..db.upsert import dialect_insert
@@ -79,12 +80,17 @@ async def follow_many(
     if not pipelines:
         return
     await exclusive_all(conn, [lock(p) for p in sorted(pipelines)])
-    statement = select(incident.c.pipeline_id).where(one_of(conn.dialect.name, incident.c.pipeline_id, pipelines), OPEN).distinct()
-    moving = set((await conn.execute(statement)).scalars())
+    moving = set((await conn.execute(_with_open_incidents(conn.dialect.name), {"ids": list(pipelines)})).scalars())
     for execution, fired, normal in detections:
         if fired or execution.pipeline_id in moving:
             moving.add(execution.pipeline_id)  # what it opens, a later run of the batch may recover
             await follow(conn, settings, now, outbox, execution, fired, normal)
+
+
+@functools.cache
+def _with_open_incidents(dialect: str):
+    """Which of the pipelines `ids` have an open incident (built once: building costs more than running)."""
+    return select(incident.c.pipeline_id).where(one_of_parameter(dialect, incident.c.pipeline_id, "ids"), OPEN).distinct()
 
 
 async def follow(

@@ -35,6 +35,17 @@ def latest(dialect: str, *columns):
 def one_of(dialect: str, column, values):
     """`column IN values` for a list of ids. On PostgreSQL it is one array parameter, so the statement
     text (and its prepared plan) does not change with the number of values."""
-    if dialect == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-    return column.in_(list(values))
+    return _one_of(dialect, column, bindparam(None, list(values), type_=_list_type(dialect, column), expanding=dialect != "postgresql"))
+
+
+def one_of_parameter(dialect: str, column, name: str):
+    """`one_of` with the list bound at execution as parameter `name`, for statements built once."""
+    return _one_of(dialect, column, bindparam(name, type_=_list_type(dialect, column), expanding=dialect != "postgresql"))
+
+
+def _list_type(dialect: str, column):
+    return ARRAY(column.type) if dialect == "postgresql" else column.type
+
+
+def _one_of(dialect: str, column, parameter):
+    return column == any_(parameter) if dialect == "postgresql" else column.in_(parameter)

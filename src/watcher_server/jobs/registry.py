@@ -16,7 +16,9 @@ from typing import Any
 
 from ..alerts.delivery import deliver_due
 from ..alerts.service import Outbox, prune_alerts
-from ..anomalies.detection import detect, detect_many, pending_detection
+from ..anomalies.detection import detect, detect_many, pending_detection, unknown_executions
+from ..core.errors import NotFound
+from ..executions.service import EXECUTION_NOT_FOUND
 from ..monitoring.check_runs import record_check_run
 from ..monitoring.freshness import run_freshness
 from ..monitoring.timeliness import run_timeliness
@@ -62,6 +64,12 @@ async def detect_anomalies(s: Services, outbox: Outbox, execution_id: int) -> di
 async def detect_queued_anomalies(s: Services, outbox: Outbox, queued: list[dict[str, Any]]) -> dict:
     ids = [kwargs["execution_id"] for kwargs in queued]
     outcomes = await detect_many(s.db, s.settings, ids, s.clock.now(), outbox, only_pending=True)
+    if len(outcomes) < len(ids):
+        # the rest were checked already, or do not exist: a detection queued for nothing fails (and is
+        # counted), as it does in scale-out, once the batch's own work has committed
+        unknown = await unknown_executions(s.db, set(ids) - {outcome["pipeline_execution_id"] for outcome in outcomes})
+        if unknown:
+            raise NotFound(f"{EXECUTION_NOT_FOUND}: {', '.join(map(str, unknown[:10]))}")
     return {"queued": len(ids), "checked": len(outcomes)}
 
 
