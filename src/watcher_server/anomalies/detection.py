@@ -1,9 +1,10 @@
-"""Anomaly detection for one successful execution (contract §13.2-13.3): read, evaluate, persist, alert.
+"""Anomaly detection for successful executions, one or a batch at a time (contract §13.2-13.3): read,
+evaluate, persist, alert.
 
-The z-score rule lives in evaluation.py and sees plain values only. This module reads what it needs,
-writes what it concluded (result rows, flags, anomaly_checked_at) and moves the pipeline's anomaly
-incidents on (incidents.py: they, not each flagged execution, raise the alerts), all in one
-transaction under the execution's lock.
+The z-score rule lives in evaluation.py and sees plain values only. This module reads what it needs
+(the baselines reduced to count, mean and deviation by the database), writes what it concluded (result
+rows, flags, anomaly_checked_at) and moves the pipelines' anomaly incidents on (incidents.py: they, not
+each flagged execution, raise the alerts), all in one transaction under the executions' row locks.
 """
 
 from __future__ import annotations

@@ -32,14 +32,10 @@ def latest(dialect: str, *columns):
     return func.max(*rotations)
 
 
-def one_of(dialect: str, column, values):
-    """`column IN values` for a list of ids. On PostgreSQL it is one array parameter, so the statement
-    text (and its prepared plan) does not change with the number of values."""
-    return _one_of(dialect, column, bindparam(None, list(values), type_=_list_type(dialect, column), expanding=dialect != "postgresql"))
-
-
 def one_of_parameter(dialect: str, column, name: str):
-    """`one_of` with the list bound at execution as parameter `name`, for statements built once."""
+    """`column IN (the list bound as parameter name)`, for statements built once. On PostgreSQL it is
+    one array parameter, so the statement text (and its prepared plan) does not change with the number
+    of values."""
     return _one_of(dialect, column, bindparam(name, type_=_list_type(dialect, column), expanding=dialect != "postgresql"))
 
 
