@@ -87,7 +87,7 @@ async def cleanup(
     # resolved incidents; open ones are never deleted
     totals["total_freshness_pipeline_logs_deleted"] = await _delete_resolved(db, freshness_pipeline_log, cutoff, batch_size)
     # Resolved anomaly incidents go too; the contract's response has exactly six keys, so their count
-    # is in the run's log line and check_run outcome only.
+    # is in the run's log line only.
     resolved_anomaly_incidents = await _delete_resolved(db, anomaly_incident, cutoff, batch_size)
     seconds = time.perf_counter() - began
     outcome = {**totals, "anomaly_incidents_deleted": resolved_anomaly_incidents}
