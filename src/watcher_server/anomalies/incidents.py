@@ -79,7 +79,7 @@ async def follow_many(
     pipelines = {execution.pipeline_id for execution, fired, normal in detections if fired or normal}
     if not pipelines:
         return
-    await exclusive_all(conn, [lock(p) for p in sorted(pipelines)])
+    await exclusive_all(conn, [lock(p) for p in pipelines])
     moving = set((await conn.execute(_with_open_incidents(conn.dialect.name), {"ids": list(pipelines)})).scalars())
     for execution, fired, normal in detections:
         if fired or execution.pipeline_id in moving:

@@ -16,7 +16,7 @@ async def exclusive(conn: AsyncConnection, name: str) -> None:
 async def exclusive_all(conn: AsyncConnection, names: Iterable[str]) -> None:
     """Hold every lock in `names` until the transaction ends, taken in one statement and in one global
     order (by hash), so two transactions taking overlapping sets never wait on each other in a cycle."""
-    keys = sorted({f"watcher:{name}" for name in names})
+    keys = list({f"watcher:{name}" for name in names})
     if conn.dialect.name == "postgresql" and keys:
         await conn.execute(
             text(

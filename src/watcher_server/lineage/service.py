@@ -11,10 +11,8 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
-    Integer,
     Select,
     and_,
-    any_,
     bindparam,
     delete,
     func,
@@ -27,7 +25,6 @@ from sqlalchemy import (
     union,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..core.canonical import config_hash
@@ -35,7 +32,7 @@ from ..core.clock import CLOCK
 from ..core.errors import NotFound, Unprocessable
 from ..core.ids import fits_int32
 from ..db.engine import Database
-from ..db.filters import contains, id_equals
+from ..db.filters import contains, id_equals, one_of_parameter
 from ..db.locks import exclusive
 from ..db.paging import Page
 from ..db.rows import patch_row, require_row
@@ -326,11 +323,9 @@ class _Reads:
 
 def _build_reads(dialect: str) -> _Reads:
     def among(column, name: str) -> ColumnElement[bool]:
-        if dialect == "postgresql":
-            # one array parameter however many ids: rendering and binding thousands of IN parameters
-            # took longer than running the query
-            return column == any_(bindparam(name, type_=ARRAY(Integer)))
-        return column.in_(bindparam(name, expanding=True))
+        # one array parameter however many ids: rendering and binding thousands of IN parameters took
+        # longer than running the query
+        return one_of_parameter(dialect, column, name)
 
     # an edge between two of the graph's addresses (b_sources x b_targets) that touches its region R: its
     # source is one of b_touch_sources (the b_sources in R) or its target one of b_touch_targets
