@@ -34,16 +34,21 @@ async def _record(db, settings, count: int, at: dt.datetime = NOW) -> list[int]:
     return [await record(db, settings, at, title=f"Alert {n}") for n in range(count)]
 
 
-async def test_below_the_limit_every_alert_goes_alone(settings, standalone_db, clock):
+async def _each_delivered_alone(settings, db, clock, limit: int, count: int) -> None:
+    """`count` alerts under a limit of `limit`: one delivery run sends every one alone to both channels."""
     clock.freeze(NOW)
     with DrillReceiver("ok") as receiver:
-        configured = _configured(settings, receiver, limit=3)
-        ids = await _record(standalone_db, configured, 3)
+        configured = _configured(settings, receiver, limit=limit)
+        ids = await _record(db, configured, count)
         async with httpx.AsyncClient() as client:
-            assert await deliver_due(standalone_db, configured, client) == 3
+            assert await deliver_due(db, configured, client) == count
     for path in ("/slack", "/hook"):
         assert _alone(receiver, path) == ids
         assert _digests(receiver, path) == []
+
+
+async def test_below_the_limit_every_alert_goes_alone(settings, standalone_db, clock):
+    await _each_delivered_alone(settings, standalone_db, clock, limit=3, count=3)
     assert [(row.delivery_status, row.digest_id) for row in await rows(standalone_db)] == [("sent", None)] * 3
 
 
@@ -165,15 +170,7 @@ async def test_a_digest_whose_process_died_is_sent_by_another_once_its_lease_ran
 
 
 async def test_a_limit_of_zero_sends_every_alert_alone(settings, standalone_db, clock):
-    clock.freeze(NOW)
-    with DrillReceiver("ok") as receiver:
-        configured = _configured(settings, receiver, limit=0)
-        ids = await _record(standalone_db, configured, 15)
-        async with httpx.AsyncClient() as client:
-            assert await deliver_due(standalone_db, configured, client) == 15
-    for path in ("/slack", "/hook"):
-        assert _alone(receiver, path) == ids
-        assert _digests(receiver, path) == []
+    await _each_delivered_alone(settings, standalone_db, clock, limit=0, count=15)
     assert {(row.delivery_status, row.digest_id) for row in await rows(standalone_db)} == {("sent", None)}
 
 
