@@ -13,6 +13,7 @@ def load_all_tables() -> MetaData:
     from .jobs import tables as _jobs  # noqa: F401
     from .lineage import tables as _lineage  # noqa: F401
     from .monitoring import tables as _monitoring  # noqa: F401
+    from .openlineage import tables as _openlineage  # noqa: F401
     from .pipelines import tables as _pipelines  # noqa: F401
 
     return metadata

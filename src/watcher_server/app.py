@@ -23,6 +23,7 @@ from .lineage.router import router as lineage_router
 from .metrics import router as metrics_router
 from .monitoring.router import router as monitoring_router
 from .openapi_errors import document_errors
+from .openlineage.router import router as openlineage_router
 from .pipelines.router import router as pipelines_router
 from .request_observer import RequestObserver
 from .services import Services
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_api_docs(app)
     routers = (
         health_router, pipelines_router, executions_router, lineage_router, monitoring_router, anomaly_router, alerts_router, jobs_router, metrics_router,
+        openlineage_router,
     )  # fmt: skip
     for router in routers:
         _mount_routes(app, router)

@@ -56,13 +56,18 @@ def _jsonable(value):
 
 
 def _clean_validation_errors(exc: RequestValidationError) -> list[dict]:
+    return clean_errors(exc.errors(), exc.body)
+
+
+def clean_errors(raw_errors, body=None) -> list[dict]:
+    """Validation errors as the API writes them: type, loc, msg and the offending input, all JSON-safe."""
     errors = []
-    for error in exc.errors():
+    for error in raw_errors:
         item = {"type": error["type"], "loc": list(error["loc"]), "msg": error["msg"], "input": _jsonable(error.get("input"))}
         if error["type"] == "json_invalid":
             position = error["loc"][1] if len(error["loc"]) > 1 else 0
             reason = (error.get("ctx") or {}).get("error", "malformed JSON")
-            item["msg"] = describe_json_error(exc.body or "", position, reason)
+            item["msg"] = describe_json_error(body or "", position, reason)
             item["loc"] = ["body", position]
             item["input"] = {}
             item["ctx"] = {"error": item["msg"]}

@@ -183,6 +183,15 @@ ROUTE_ERRORS: dict[str, dict[int, str]] = {
     "GET /jobs/status": {DB: ""},
     "POST /celery/monitor-queue": {DB: ""},
     "GET /metrics": {DB: ""},  # metrics.py: the gauges are read from the database at scrape time
+    # OpenLineage in (openlineage/router.py): the body is read and decoded by the route itself
+    "POST /api/v1/lineage": {
+        400: "The body is not JSON, or not valid gzip.",
+        413: "The body is larger than `WATCHER_MAX_BODY_BYTES` after gzip decompression.",
+        415: "A `Content-Encoding` other than `gzip` or `identity`.",
+        422: "A bad event (`loc` names the field, docs/openlineage.md), or a batch of more than 1,000 events.",
+        DB: "",
+    },
+    "GET /api/v1/lineage/events": {DB: ""},
 }
 
 # GET /ready answers 503 itself, with its own body and no Retry-After.

@@ -10,7 +10,7 @@ CONTRACT_TABLES = {
     "pipeline_type", "pipeline", "pipeline_execution", "pipeline_execution_closure", "address_type", "address",
     "address_lineage", "anomaly_detection_rule", "anomaly_detection_result", "anomaly_incident",
     "freshness_pipeline_log", "timeliness_pipeline_execution_log", "alert", "alert_subject", "alert_channel_window", "periodic_run",
-    "check_run",
+    "check_run", "openlineage_event",
 }  # fmt: skip
 
 

@@ -74,6 +74,11 @@ def _json_safe(value: Any, depth: int = 1) -> Any:
     return value
 
 
+def json_safe(value: Any) -> Any:
+    """`value` when it is JSON every backend can store (see _json_safe); raises a validation error otherwise."""
+    return _json_safe(value)
+
+
 # A name after trimming and lower-casing (core.text.normalize, the one rule), 1-150 characters.
 Name = Annotated[str, _Normalized, _length(1, 150)]
 # An optional descriptive part (database/schema/table names), up to 150 characters.
@@ -103,4 +108,5 @@ __all__ = [
     "Part",
     "UtcDatetime",
     "Watermark",
+    "json_safe",
 ]

@@ -51,8 +51,11 @@ async def list_pipeline_executions(
     status: Annotated[Status | None, Query(description="running, succeeded or failed")] = None,
     since: Annotated[DatetimeQuery, Query(description="start_date >= since")] = None,
     until: Annotated[DatetimeQuery, Query(description="start_date < until")] = None,
+    run_id: Annotated[str | None, Query(description="The OpenLineage runId of an execution reported through /api/v1/lineage.")] = None,
 ):
-    rows = await service.list_executions(db, paging, pipeline_id=pipeline_id, parent_id=parent_id, status=status, since=since, until=until)
+    rows = await service.list_executions(
+        db, paging, pipeline_id=pipeline_id, parent_id=parent_id, status=status, since=since, until=until, run_id=run_id
+    )
     return JSON([render_execution(r) for r in rows])
 
 

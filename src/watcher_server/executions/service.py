@@ -22,10 +22,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..core.clock import CLOCK
 from ..core.errors import Invalid, NotFound
-from ..core.ids import fits_int32, fits_int64
+from ..core.ids import canonical_uuid, fits_int32, fits_int64
 from ..core.numbers import INT32_MAX, duration_seconds, throughput
 from ..db.engine import Database
 from ..db.filters import id_equals
@@ -121,20 +122,26 @@ def _end_in_one_statement(columns: tuple[str, ...], advance: bool):
     return statement
 
 
+def start_values(start_date: dt.datetime) -> dict[str, Any]:
+    """The start and the date parts recorded with it (the hour and weekday that anomaly baselines use)."""
+    return {
+        "start_date": start_date,
+        "date_recorded": start_date.date(),
+        "hour_recorded": start_date.hour,
+        "weekday_recorded": start_date.isoweekday(),
+    }
+
+
 async def start(db: Database, body: StartExecution) -> int:
     if not fits_int32(body.pipeline_id):
         raise NotFound(PIPELINE_NOT_FOUND)
     parent_id = body.parent_id
     if parent_id is not None and not fits_int64(parent_id):
         raise NotFound(PARENT_NOT_FOUND)
-    start_date = body.start_date or CLOCK.now()
     values = {
         "pipeline_id": body.pipeline_id,
         "parent_id": parent_id,
-        "start_date": start_date,
-        "date_recorded": start_date.date(),
-        "hour_recorded": start_date.hour,
-        "weekday_recorded": start_date.isoweekday(),
+        **start_values(body.start_date or CLOCK.now()),
         "watermark": body.watermark,
         "next_watermark": body.next_watermark,
     }
@@ -170,10 +177,16 @@ async def end(db: Database, body: EndExecution):
         # unknown id, or a concurrent end changed total_rows: the locking path decides
     async with db.write() as conn:
         current = (await conn.execute(_LOCK_FOR_END, {"id": body.id})).first()
-        values = _end_values(body, current)
-        ended = (await conn.execute(_end_statement(tuple(sorted(values))), {**values, "execution_id": body.id})).one()
-        if body.completed_successfully:
-            await conn.execute(_ADVANCE_PIPELINE, _advance_parameters(body, current))
+        return await end_locked(conn, body, current)
+
+
+async def end_locked(conn: AsyncConnection, body: EndExecution, current):
+    """End the execution `current` (its start_date, total_rows and pipeline_id, or None when it does not
+    exist) whose row this transaction has locked; returns the ended execution."""
+    values = _end_values(body, current)
+    ended = (await conn.execute(_end_statement(tuple(sorted(values))), {**values, "execution_id": body.id})).one()
+    if body.completed_successfully:
+        await conn.execute(_ADVANCE_PIPELINE, _advance_parameters(body, current))
     return ended
 
 
@@ -242,9 +255,12 @@ async def list_executions(
     status: str | None = None,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
+    run_id: str | None = None,
     require_pipeline_id: int | None = None,
 ) -> list:
     statement = select(*API_COLUMNS)
+    if run_id is not None:
+        statement = statement.where(pe.c.run_id == (canonical_uuid(run_id) or run_id))
     if pipeline_id is not None:
         statement = statement.where(id_equals(pe.c.pipeline_id, pipeline_id))
     if parent_id is not None:

@@ -41,6 +41,8 @@ pipeline_execution = Table(
     Column("anomaly_flags", JSONDocument),
     Column("throughput", Double),
     Column("anomaly_checked_at", UTCDateTime),
+    # the OpenLineage runId of an execution reported through POST /api/v1/lineage (migration 0011)
+    Column("run_id", String(36)),
     CheckConstraint("end_date IS NULL OR end_date > start_date", name="end_after_start"),
     CheckConstraint("parent_id IS NULL OR parent_id <> id", name="not_own_parent"),
     sqlite_autoincrement=True,
@@ -80,6 +82,14 @@ Index(
     pipeline_execution.c.id,
     sqlite_where=text("completed_successfully AND anomaly_checked_at IS NULL"),
     postgresql_where=text("completed_successfully AND anomaly_checked_at IS NULL"),
+)
+# One execution per OpenLineage run; executions started through the API have none, and cost this index nothing.
+Index(
+    "uq_pipeline_execution_run_id",
+    pipeline_execution.c.run_id,
+    unique=True,
+    sqlite_where=text("run_id IS NOT NULL"),
+    postgresql_where=text("run_id IS NOT NULL"),
 )
 
 pipeline_execution_closure = Table(

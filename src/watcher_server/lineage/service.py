@@ -172,7 +172,7 @@ async def patch_address(db: Database, body: AddressUpdate):
 _LOAD_LINEAGE = select(pipeline.c.load_lineage).where(pipeline.c.id == bindparam("b_id"))
 
 
-def _check_lineage_size(settings: Settings, body: AddressLineageCreate) -> None:
+def check_lineage_size(settings: Settings, body: AddressLineageCreate) -> None:
     """The documented limits of a lineage post, checked on the body alone: a refused post costs no database
     work and writes nothing."""
     per_side = settings.lineage_max_addresses_per_side
@@ -197,10 +197,13 @@ def _check_lineage_size(settings: Settings, body: AddressLineageCreate) -> None:
         raise Unprocessable(("body",), detail, input_value=sources * targets)
 
 
-async def replace_lineage(db: Database, settings: Settings, body: AddressLineageCreate) -> tuple[dict[str, Any], bool]:
-    """POST /address_lineage (§9.1). Returns (response, written)."""
+async def replace_lineage(
+    db: Database, settings: Settings, body: AddressLineageCreate, follow_load_lineage: bool = True
+) -> tuple[dict[str, Any], bool]:
+    """POST /address_lineage (§9.1). Returns (response, written). `follow_load_lineage=False` writes
+    whatever the pipeline's load_lineage says (OpenLineage reports lineage with every run)."""
     pipeline_id = body.pipeline_id
-    _check_lineage_size(settings, body)
+    check_lineage_size(settings, body)
     if not fits_int32(pipeline_id):
         raise NotFound(PIPELINE_NOT_FOUND)
     async with db.write() as conn:
@@ -210,7 +213,7 @@ async def replace_lineage(db: Database, settings: Settings, body: AddressLineage
         load_lineage = (await conn.execute(_LOAD_LINEAGE, {"b_id": pipeline_id})).scalar()
         if load_lineage is None:
             raise NotFound(PIPELINE_NOT_FOUND)
-        if not load_lineage:
+        if not load_lineage and follow_load_lineage:
             message = f"pipeline {pipeline_id} does not have load_lineage=true. no lineage relationships created."
             return {"pipeline_id": pipeline_id, "lineage_relationships_created": 0, "message": message}, False
         ids = await _apply_addresses(conn, [*body.source_addresses, *body.target_addresses])

@@ -172,6 +172,19 @@ async def get_pipeline(db: Database, pipeline_id: int):
         return await require_row(conn, pipeline, pipeline_id, PIPELINE_NOT_FOUND)
 
 
+_FIND_BY_NAME = (
+    select(pipeline.c.id, pipeline.c.pipeline_metadata, pipeline_type.c.name.label("pipeline_type_name"))
+    .join(pipeline_type, pipeline_type.c.id == pipeline.c.pipeline_type_id)
+    .where(pipeline.c.name == bindparam("b_name"))
+)
+
+
+async def find_pipeline(db: Database, name: str):
+    """(id, pipeline_metadata, pipeline_type_name) of the pipeline with this normalised name, or None."""
+    async with db.single_statement(writes=False) as conn:
+        return (await conn.execute(_FIND_BY_NAME, {"b_name": name})).first()
+
+
 async def require_pipeline(conn: AsyncConnection, pipeline_id: int) -> None:
     await require_row(conn, pipeline, pipeline_id, PIPELINE_NOT_FOUND, columns=(pipeline.c.id,))
 

@@ -1,0 +1,1 @@
+"""OpenLineage events in: jobs become pipelines, runs executions, datasets addresses and lineage."""

@@ -1,0 +1,164 @@
+"""Reading OpenLineage events (spec 2-0-x): what Watcher needs of an event is checked, the rest is kept.
+
+Field names follow the spec (camelCase aliases), so a validation error's `loc` names the field as the
+producer wrote it, e.g. ("run", "runId").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError, model_validator
+
+from ..core.canonical import config_hash
+from ..core.fields import Int64Count, UtcDatetime, json_safe
+from ..core.ids import canonical_uuid
+
+EVENT_KINDS = ("run", "job", "dataset")
+EVENT_TYPES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
+TERMINAL = {"COMPLETE": True, "FAIL": False, "ABORT": False}  # eventType -> completed_successfully
+
+
+def _run_id(value: object) -> str:
+    """A UUID in its canonical text, whatever spelling the producer used."""
+    canonical = canonical_uuid(value) if isinstance(value, str) else None
+    if canonical is None:
+        raise ValueError(f"runId must be a UUID string, got {value!r}")
+    return canonical
+
+
+RunId = Annotated[str, BeforeValidator(_run_id)]
+Text = Annotated[str, StringConstraints(min_length=1)]
+
+
+class _Open(BaseModel):
+    """Unknown keys are kept (they travel in the stored event), never refused."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=False)
+
+
+class JobRef(_Open):
+    namespace: Text
+    name: Text
+    facets: dict[str, Any] | None = None
+
+
+class RunRef(_Open):
+    run_id: RunId = Field(alias="runId")
+
+
+class ParentFacet(_Open):
+    run: RunRef
+    job: JobRef
+    root: dict[str, Any] | None = None
+
+
+class RunFacets(_Open):
+    parent: ParentFacet | None = None
+
+
+class Run(_Open):
+    run_id: RunId = Field(alias="runId")
+    facets: RunFacets | None = None
+
+
+class OutputStatistics(_Open):
+    row_count: Int64Count | None = Field(None, alias="rowCount")
+
+
+class OutputFacets(_Open):
+    output_statistics: OutputStatistics | None = Field(None, alias="outputStatistics")
+
+
+class Dataset(_Open):
+    namespace: Text
+    name: Text
+    facets: dict[str, Any] | None = None
+    input_facets: dict[str, Any] | None = Field(None, alias="inputFacets")
+    output_facets: OutputFacets | None = Field(None, alias="outputFacets")
+
+
+class _Event(_Open):
+    event_time: UtcDatetime = Field(alias="eventTime")
+    producer: str | None = None
+    schema_url: str | None = Field(None, alias="schemaURL")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        # the whole event is stored: text and numbers every backend can keep, at every level
+        return json_safe(data)
+
+
+class RunEvent(_Event):
+    event_type: Literal[EVENT_TYPES] | None = Field(None, alias="eventType")
+    run: Run
+    job: JobRef
+    inputs: list[Dataset] = []
+    outputs: list[Dataset] = []
+
+
+class JobEvent(_Event):
+    job: JobRef
+    inputs: list[Dataset] = []
+    outputs: list[Dataset] = []
+
+
+class DatasetEvent(_Event):
+    dataset: Dataset
+
+
+_READERS = {"run": TypeAdapter(RunEvent), "job": TypeAdapter(JobEvent), "dataset": TypeAdapter(DatasetEvent)}
+SHAPE_ERROR = "An OpenLineage event needs `run` and `job` (RunEvent), `job` (JobEvent) or `dataset` (DatasetEvent)"
+
+
+@dataclass(frozen=True)
+class Received:
+    """One valid event: its kind, the checked model and the event exactly as sent."""
+
+    kind: str
+    event: RunEvent | JobEvent | DatasetEvent
+    raw: dict[str, Any]
+    digest: str
+
+    @property
+    def event_time(self) -> dt.datetime:
+        return self.event.event_time
+
+
+def kind_of(raw: Any) -> str | None:
+    if not isinstance(raw, dict):
+        return None
+    if "run" in raw:
+        return "run" if "job" in raw else None
+    if "dataset" in raw:
+        return "dataset"
+    return "job" if "job" in raw else None
+
+
+class BadEvent(ValueError):
+    """An event Watcher will not take; `errors` are pydantic-style items whose `loc` names the field."""
+
+    def __init__(self, errors: list[dict[str, Any]]):
+        super().__init__(errors[0]["msg"] if errors else "bad event")
+        self.errors = errors
+
+
+def read_event(raw: Any) -> Received:
+    """Check one event; raises BadEvent naming what is wrong (locations relative to the event)."""
+    kind = kind_of(raw)
+    if kind is None:
+        given = type(raw).__name__ if not isinstance(raw, dict) else "an object with keys " + ", ".join(sorted(raw)[:10])
+        raise BadEvent([{"type": "value_error", "loc": (), "msg": f"{SHAPE_ERROR}; got {given}", "input": raw}])
+    try:
+        event = _READERS[kind].validate_python(raw)
+    except ValidationError as error:
+        raise BadEvent(error.errors(include_url=False)) from None
+    return Received(kind, event, raw, config_hash(raw))
+
+
+def row_count(dataset: Dataset) -> int | None:
+    statistics = dataset.output_facets.output_statistics if dataset.output_facets else None
+    return statistics.row_count if statistics else None

@@ -1,0 +1,286 @@
+"""OpenLineage events applied to pipelines, executions, addresses and lineage (docs/openlineage.md).
+
+An event is a few short transactions, each idempotent: the pipelines (create-or-get), the lineage when it
+changed, then one transaction that applies the run and stores the event. The event row is written with
+the run's changes, so a stored event is an applied one, and a producer's retry of a failed post redoes
+only what is missing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..core.clock import CLOCK
+from ..core.errors import Unprocessable
+from ..db.engine import Database
+from ..db.paging import Page
+from ..db.upsert import insert_ignoring_conflicts
+from ..executions import runs
+from ..executions.schemas import EndExecution
+from ..executions.service import end_locked
+from ..lineage.schemas import AddressCreate, AddressLineageCreate
+from ..lineage.service import check_lineage_size, replace_lineage, upsert_address
+from ..pipelines.schemas import PipelineCreate
+from ..pipelines.service import create_or_get_pipeline, find_pipeline
+from ..settings import Settings
+from . import mapping
+from .events import TERMINAL, BadEvent, DatasetEvent, JobRef, Received, RunEvent
+from .schemas import EVENT_KEYS
+from .tables import openlineage_event as ev
+
+
+@dataclass
+class Outcome:
+    """What one event did; `ended` and `new_pipelines` tell the caller which background work follows."""
+
+    status: str  # "created" or "repeat"
+    event_id: int
+    event_kind: str
+    pipeline_id: int | None = None
+    execution_id: int | None = None
+    new_pipelines: int = 0
+    ended: tuple[int, int, bool] | None = None  # (execution id, pipeline id, succeeded) of an end this event made
+
+    def response(self) -> dict[str, Any]:
+        keys = ("status", "event_id", "event_kind", "pipeline_id", "execution_id")
+        return {key: getattr(self, key) for key in keys}
+
+
+class _Repeat(Exception):
+    """Another post stored the same event while this one was applying it: this one's changes roll back."""
+
+
+_STORED = select(ev.c.id, ev.c.event_kind, ev.c.pipeline_id, ev.c.execution_id).where(ev.c.event_hash == bindparam("digest"))
+
+
+async def receive(db: Database, settings: Settings, received: Received) -> Outcome:
+    """Apply one event. A repeat is recognised when its row is stored (`_Repeat`): its changes roll back,
+    and the first one's outcome is answered, so a new event costs no lookup."""
+    if isinstance(received.event, DatasetEvent):
+        return await _dataset_event(db, received)
+    event = received.event
+    inputs, outputs = mapping.unique_addresses(event.inputs), mapping.unique_addresses(event.outputs)
+    _check_sizes(settings, inputs, outputs)
+    outcome = Outcome("created", 0, received.kind)
+    pipeline_id = await _pipeline(db, settings, event.job, inputs, outputs, outcome)
+    try:
+        if isinstance(event, RunEvent):
+            await _run_event(db, settings, received, pipeline_id, outcome)
+        else:
+            async with db.write() as conn:
+                outcome.event_id = await _store(conn, received, pipeline_id, None)
+    except _Repeat:
+        return await _stored(db, received.digest)
+    outcome.pipeline_id = pipeline_id
+    return outcome
+
+
+async def _stored(db: Database, digest: str) -> Outcome | None:
+    async with db.single_statement(writes=False) as conn:
+        row = (await conn.execute(_STORED, {"digest": digest})).first()
+    return None if row is None else Outcome("repeat", row.id, row.event_kind, row.pipeline_id, row.execution_id)
+
+
+async def _store(conn: AsyncConnection, received: Received, pipeline_id: int | None, execution_id: int | None) -> int:
+    event = received.event
+    if isinstance(event, DatasetEvent):
+        namespace, name, run_id, event_type = event.dataset.namespace, event.dataset.name, None, None
+    else:
+        namespace, name = event.job.namespace, event.job.name
+        run_id = event.run.run_id if isinstance(event, RunEvent) else None
+        event_type = (event.event_type or "OTHER") if isinstance(event, RunEvent) else None
+    values = {
+        "received_at": CLOCK.now(),
+        "event_time": event.event_time,
+        "event_kind": received.kind,
+        "event_type": event_type,
+        "namespace": namespace,
+        "name": name,
+        "run_id": run_id,
+        "pipeline_id": pipeline_id,
+        "execution_id": execution_id,
+        "event_hash": received.digest,
+        "event": received.raw,
+    }
+    statement = insert_ignoring_conflicts(conn, ev, ["event_hash"]).values(values).returning(ev.c.id)
+    event_id = (await conn.execute(statement)).scalar()
+    if event_id is None:
+        raise _Repeat
+    return event_id
+
+
+def _address_bodies(addresses: list[mapping.DatasetAddress]) -> list[AddressCreate]:
+    return [AddressCreate(**address.fields) for address in addresses]
+
+
+def _check_sizes(settings: Settings, inputs: list[mapping.DatasetAddress], outputs: list[mapping.DatasetAddress]) -> None:
+    """The lineage limits, before anything is written; named in the event's terms."""
+    body = AddressLineageCreate.model_construct(
+        pipeline_id=0, source_addresses=_address_bodies(inputs), target_addresses=_address_bodies(outputs)
+    )
+    try:
+        check_lineage_size(settings, body)
+    except Unprocessable as error:
+        side = {"source_addresses": "inputs", "target_addresses": "outputs"}.get(error.loc[-1])
+        loc = (side,) if side else ()
+        message = error.detail.replace("source_addresses", "inputs").replace("target_addresses", "outputs")
+        raise BadEvent([{"type": error.kind, "loc": loc, "msg": message, "input": error.input_value}]) from None
+
+
+async def _pipeline(
+    db: Database,
+    settings: Settings,
+    job: JobRef,
+    inputs: list[mapping.DatasetAddress],
+    outputs: list[mapping.DatasetAddress],
+    outcome: Outcome,
+) -> int:
+    """The job's pipeline, created or brought up to date; its lineage replaced when the event changes it."""
+    name = mapping.naming.watcher_name(job.namespace, job.name)
+    stored = await find_pipeline(db, name)
+    plan = mapping.plan_job(job, stored, inputs, outputs)
+    if not plan.changed:
+        return stored.id
+    body = PipelineCreate(name=plan.name, pipeline_type_name=plan.type_name, pipeline_metadata=plan.metadata)
+    response, created = await create_or_get_pipeline(db, settings, body)
+    outcome.new_pipelines += created
+    if plan.lineage_changed:
+        lineage = plan.metadata[mapping.KEY]["lineage"]
+        sent = {address.name: address for address in (*inputs, *outputs)}
+        await replace_lineage(
+            db,
+            settings,
+            AddressLineageCreate(
+                pipeline_id=response["id"],
+                source_addresses=_address_bodies([_known(sent, name) for name in lineage["inputs"]]),
+                target_addresses=_address_bodies([_known(sent, name) for name in lineage["outputs"]]),
+            ),
+            follow_load_lineage=False,
+        )
+    return response["id"]
+
+
+def _known(sent: dict[str, mapping.DatasetAddress], name: str) -> mapping.DatasetAddress:
+    """The address this event describes, or (a side it left empty) the stored address of that name."""
+    if name in sent:
+        return sent[name]
+    kind = name.partition("://")[0] if "://" in name else mapping.naming.NO_SCHEME
+    type_name, group = mapping.naming.address_type(f"{kind}://")
+    return mapping.DatasetAddress(name, {"name": name, "address_type_name": type_name, "address_type_group_name": group})
+
+
+async def _run_event(db: Database, settings: Settings, received: Received, pipeline_id: int, outcome: Outcome) -> None:
+    """The run's execution created or brought up to date, and the event stored, in one transaction."""
+    event: RunEvent = received.event
+    parent = event.run.facets.parent if event.run.facets else None
+    parent_pipeline_id = None
+    if parent is not None:
+        parent_pipeline_id = await _pipeline(db, settings, parent.job, [], [], outcome)
+    when = event.event_time
+    terminal = TERMINAL.get(event.event_type)
+    rows = mapping.total_rows(event)
+    async with db.write() as conn:
+        current = await runs.lock_run(conn, event.run.run_id)
+        if current is None:
+            # a terminal event first: the run ends at once, and starts a tick before until its START comes
+            start = when - mapping.ONE_TICK if terminal is not None else when
+            parent_id = None if parent is None else await _parent_execution(conn, parent, parent_pipeline_id, start)
+            metadata = mapping.run_metadata(None, event, received.raw)
+            created = await runs.create_run(conn, event.run.run_id, pipeline_id, parent_id, start, rows, metadata)
+            if created is not None:
+                outcome.execution_id = created
+                if terminal is not None:
+                    await _end(conn, outcome, _Started(created, start, rows, pipeline_id), when, terminal)
+                outcome.event_id = await _store(conn, received, pipeline_id, created)
+                return
+            current = await runs.lock_run(conn, event.run.run_id)  # created meanwhile by another event of the run
+        outcome.execution_id = current.id
+        if parent is not None and current.parent_id is None:  # the first event naming a parent sets it
+            await runs.adopt(conn, current.id, await _parent_execution(conn, parent, parent_pipeline_id, current.start_date))
+        metadata = mapping.run_metadata(current.execution_metadata, event, received.raw)
+        total_rows = current.total_rows if rows is None else rows
+        start = min(current.start_date, when)
+        if terminal is not None and current.end_date is None:
+            start = min(start, when - mapping.ONE_TICK)  # the end comes after the start, whatever the clocks said
+            if start != current.start_date:
+                await runs.revise_run(conn, current, start, total_rows, metadata)
+            await _end(conn, outcome, _Started(current.id, start, total_rows, current.pipeline_id), when, terminal, metadata)
+        elif await runs.revise_run(conn, current, start, total_rows, metadata):
+            outcome.ended = (current.id, current.pipeline_id, True)  # its duration or rows changed: checked again
+        outcome.event_id = await _store(conn, received, pipeline_id, current.id)
+
+
+async def _parent_execution(conn: AsyncConnection, parent, parent_pipeline_id: int, start: dt.datetime) -> int:
+    """The parent run's execution; one not seen yet runs from its child's start until its own events come."""
+    parent_id = await runs.run_execution_id(conn, parent.run.run_id)
+    if parent_id is None:
+        parent_id = await runs.create_run(conn, parent.run.run_id, parent_pipeline_id, None, start, None, None)
+        if parent_id is None:  # created meanwhile by another child or its own event
+            parent_id = await runs.run_execution_id(conn, parent.run.run_id)
+    return parent_id
+
+
+async def _end(
+    conn: AsyncConnection, outcome: Outcome, run: _Started, when: dt.datetime, succeeded: bool, metadata: dict[str, Any] | None = None
+) -> None:
+    """End the run like POST /end_pipeline_execution (duration, throughput, watermark, anomaly check)."""
+    body = EndExecution(id=run.id, end_date=when, completed_successfully=succeeded)
+    if metadata is not None:
+        body = EndExecution(
+            id=run.id, end_date=when, completed_successfully=succeeded, total_rows=run.total_rows, execution_metadata=metadata
+        )
+    await end_locked(conn, body, run)
+    outcome.ended = (run.id, run.pipeline_id, succeeded)
+
+
+@dataclass(frozen=True)
+class _Started:
+    """What ending an execution needs to know of it."""
+
+    id: int
+    start_date: dt.datetime
+    total_rows: int | None
+    pipeline_id: int
+
+
+async def _dataset_event(db: Database, received: Received) -> Outcome:
+    address = mapping.dataset_address(received.event.dataset)
+    try:
+        async with db.write() as conn:
+            await upsert_address(conn, AddressCreate(**address.fields))
+            event_id = await _store(conn, received, None, None)
+    except _Repeat:
+        return await _stored(db, received.digest)
+    return Outcome("created", event_id, received.kind)
+
+
+async def list_events(
+    db: Database,
+    paging: Page,
+    *,
+    namespace: str | None = None,
+    name: str | None = None,
+    run_id: str | None = None,
+    event_kind: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> list:
+    statement = select(*(ev.c[key] for key in EVENT_KEYS))
+    if namespace is not None:
+        statement = statement.where(ev.c.namespace == namespace)
+    if name is not None:
+        statement = statement.where(ev.c.name == name)
+    if run_id is not None:
+        statement = statement.where(ev.c.run_id == run_id)
+    if event_kind is not None:
+        statement = statement.where(ev.c.event_kind == event_kind)
+    if since is not None:
+        statement = statement.where(ev.c.event_time >= since)
+    if until is not None:
+        statement = statement.where(ev.c.event_time < until)
+    return await paging.fetch(db, statement, ev.c.id)
