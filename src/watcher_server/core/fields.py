@@ -55,28 +55,38 @@ def _length(minimum: int, maximum: int):
 MAX_JSON_DEPTH = 64
 
 
-def _json_safe(value: Any, depth: int = 1) -> Any:
+def _json_safe(value: Any) -> Any:
     """JSON objects must hold finite numbers and storable text at every level, at most MAX_JSON_DEPTH deep."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise PydanticCustomError("json_number", "JSON numbers must be finite (no NaN or Infinity)")
-    if isinstance(value, str):
-        storable_text(value)
-    elif isinstance(value, (dict, list)):
-        if depth > MAX_JSON_DEPTH:
-            raise PydanticCustomError("json_depth", "JSON objects may nest at most {max_depth} levels", {"max_depth": MAX_JSON_DEPTH})
-        if isinstance(value, dict):
-            for key, item in value.items():
-                storable_text(key)
-                _json_safe(item, depth + 1)
-        else:
-            for item in value:
-                _json_safe(item, depth + 1)
+    problem = json_problem(value)
+    if problem is not None:
+        raise problem[1]
     return value
 
 
-def json_safe(value: Any) -> Any:
-    """`value` when it is JSON every backend can store (see _json_safe); raises a validation error otherwise."""
-    return _json_safe(value)
+def json_problem(value: Any, depth: int = 1, path: tuple[str | int, ...] = ()) -> tuple[tuple[str | int, ...], PydanticCustomError] | None:
+    """The first place where `value` is not JSON every backend can store, and why; None when it is."""
+    try:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise PydanticCustomError("json_number", "JSON numbers must be finite (no NaN or Infinity)")
+        if isinstance(value, str):
+            storable_text(value)
+        elif isinstance(value, (dict, list)) and depth > MAX_JSON_DEPTH:
+            raise PydanticCustomError("json_depth", "JSON objects may nest at most {max_depth} levels", {"max_depth": MAX_JSON_DEPTH})
+    except PydanticCustomError as error:
+        return path, error
+    if isinstance(value, dict):
+        for key, item in value.items():
+            try:
+                storable_text(key)
+            except PydanticCustomError as error:
+                return path, error
+            if (problem := json_problem(item, depth + 1, (*path, key))) is not None:
+                return problem
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if (problem := json_problem(item, depth + 1, (*path, index))) is not None:
+                return problem
+    return None
 
 
 # A name after trimming and lower-casing (core.text.normalize, the one rule), 1-150 characters.
@@ -108,5 +118,5 @@ __all__ = [
     "Part",
     "UtcDatetime",
     "Watermark",
-    "json_safe",
+    "json_problem",
 ]

@@ -4,6 +4,7 @@ events of one run arriving at once, in any order, meet one execution."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 from sqlalchemy import and_, bindparam, exists, insert, literal, select, true, update
@@ -52,9 +53,20 @@ async def create_run(
         "execution_metadata": metadata,
         **start_values(start_date),
     }
-    statement = dialect_insert(conn.dialect.name, pe).values(values)
-    statement = statement.on_conflict_do_nothing(index_elements=["run_id"], index_where=pe.c.run_id.is_not(None)).returning(pe.c.id)
-    return (await conn.execute(statement)).scalar()
+    return (await conn.execute(_create_statement(conn.dialect.name), values)).scalar()
+
+
+_CREATE_COLUMNS = (
+    "run_id", "pipeline_id", "parent_id", "total_rows", "execution_metadata", "start_date", "date_recorded", "hour_recorded",
+    "weekday_recorded",
+)  # fmt: skip
+
+
+@functools.lru_cache(maxsize=2)
+def _create_statement(dialect: str):
+    """Built once per backend, as the start's INSERT is (service.py)."""
+    statement = dialect_insert(dialect, pe).values({c: bindparam(c, type_=pe.c[c].type) for c in _CREATE_COLUMNS})
+    return statement.on_conflict_do_nothing(index_elements=["run_id"], index_where=pe.c.run_id.is_not(None)).returning(pe.c.id)
 
 
 async def revise_run(conn: AsyncConnection, current, start_date: dt.datetime, total_rows: int | None, metadata: dict[str, Any]) -> bool:

@@ -184,6 +184,10 @@ async def end_locked(conn: AsyncConnection, body: EndExecution, current):
     """End the execution `current` (its start_date, total_rows and pipeline_id, or None when it does not
     exist) whose row this transaction has locked; returns the ended execution."""
     values = _end_values(body, current)
+    if conn.dialect.name == "postgresql":  # one round trip: the row is locked, so total_rows is as read
+        statement = _end_in_one_statement(tuple(sorted(values)), body.completed_successfully)
+        parameters = {**values, **_advance_parameters(body, current), "execution_id": body.id, "seen_total_rows": current.total_rows}
+        return (await conn.execute(statement, parameters)).one()
     ended = (await conn.execute(_end_statement(tuple(sorted(values))), {**values, "execution_id": body.id})).one()
     if body.completed_successfully:
         await conn.execute(_ADVANCE_PIPELINE, _advance_parameters(body, current))

@@ -10,10 +10,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
 from ..core.canonical import config_hash
-from ..core.fields import Int64Count, UtcDatetime, json_safe
+from ..core.datetimes import parse_datetime
+from ..core.fields import Int64Count, json_problem
 from ..core.ids import canonical_uuid
 
 EVENT_KINDS = ("run", "job", "dataset")
@@ -30,6 +31,16 @@ def _run_id(value: object) -> str:
 
 
 RunId = Annotated[str, BeforeValidator(_run_id)]
+
+
+def _event_time(value: object) -> dt.datetime:
+    """An ISO-8601 date-time text, as the spec says (not epoch seconds, not a bare date); no offset is UTC."""
+    if not isinstance(value, str) or len(value.strip()) <= 10:
+        raise ValueError(f"eventTime must be an ISO-8601 date-time such as 2024-01-01T10:00:00Z, got {value!r}")
+    return parse_datetime(value)
+
+
+EventTime = Annotated[dt.datetime, BeforeValidator(_event_time)]
 Text = Annotated[str, StringConstraints(min_length=1)]
 
 
@@ -81,15 +92,9 @@ class Dataset(_Open):
 
 
 class _Event(_Open):
-    event_time: UtcDatetime = Field(alias="eventTime")
+    event_time: EventTime = Field(alias="eventTime")
     producer: str | None = None
     schema_url: str | None = Field(None, alias="schemaURL")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _storable(cls, data: Any) -> Any:
-        # the whole event is stored: text and numbers every backend can keep, at every level
-        return json_safe(data)
 
 
 class RunEvent(_Event):
@@ -152,6 +157,11 @@ def read_event(raw: Any) -> Received:
     if kind is None:
         given = type(raw).__name__ if not isinstance(raw, dict) else "an object with keys " + ", ".join(sorted(raw)[:10])
         raise BadEvent([{"type": "value_error", "loc": (), "msg": f"{SHAPE_ERROR}; got {given}", "input": raw}])
+    # the whole event is stored: text and numbers every backend can keep, at every level
+    problem = json_problem(raw)
+    if problem is not None:
+        where, error = problem
+        raise BadEvent([{"type": error.type, "loc": where, "msg": error.message(), "input": None}])
     try:
         event = _READERS[kind].validate_python(raw)
     except ValidationError as error:

@@ -67,10 +67,9 @@ async def post_lineage(request: Request, s: ServicesDep):
     payload = _parsed(_decoded(request, await request.body(), s.settings.max_body_bytes))
     if not isinstance(payload, list):
         try:
-            received = read_event(payload)
+            outcome = await _apply(s, read_event(payload))
         except BadEvent as bad:
             raise RequestValidationError(_located(bad.errors, "body")) from None
-        outcome = await _apply(s, received)
         return JSON(outcome.response(), status_code=201 if outcome.status == "created" else 200)
     if len(payload) > MAX_BATCH:
         raise RequestValidationError(

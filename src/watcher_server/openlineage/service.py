@@ -9,17 +9,22 @@ only what is missing.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import time
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..core.canonical import config_hash
 from ..core.clock import CLOCK
 from ..core.errors import Unprocessable
 from ..db.engine import Database
 from ..db.paging import Page
-from ..db.upsert import insert_ignoring_conflicts
+from ..db.upsert import dialect_insert
 from ..executions import runs
 from ..executions.schemas import EndExecution
 from ..executions.service import end_locked
@@ -67,8 +72,8 @@ async def receive(db: Database, settings: Settings, received: Received) -> Outco
     inputs, outputs = mapping.unique_addresses(event.inputs), mapping.unique_addresses(event.outputs)
     _check_sizes(settings, inputs, outputs)
     outcome = Outcome("created", 0, received.kind)
-    pipeline_id = await _pipeline(db, settings, event.job, inputs, outputs, outcome)
     try:
+        pipeline_id = await _pipeline(db, settings, received, event.job, inputs, outputs, outcome)
         if isinstance(event, RunEvent):
             await _run_event(db, settings, received, pipeline_id, outcome)
         else:
@@ -84,6 +89,14 @@ async def _stored(db: Database, digest: str) -> Outcome | None:
     async with db.single_statement(writes=False) as conn:
         row = (await conn.execute(_STORED, {"digest": digest})).first()
     return None if row is None else Outcome("repeat", row.id, row.event_kind, row.pipeline_id, row.execution_id)
+
+
+@functools.lru_cache(maxsize=2)
+def _store_statement(dialect: str):
+    """Built once per backend: building and cache-keying an INSERT per event cost more than running it."""
+    columns = [column for column in ev.c if column.name != "id"]
+    statement = dialect_insert(dialect, ev).values({column.name: bindparam(column.name, type_=column.type) for column in columns})
+    return statement.on_conflict_do_nothing(index_elements=["event_hash"]).returning(ev.c.id)
 
 
 async def _store(conn: AsyncConnection, received: Received, pipeline_id: int | None, execution_id: int | None) -> int:
@@ -107,8 +120,7 @@ async def _store(conn: AsyncConnection, received: Received, pipeline_id: int | N
         "event_hash": received.digest,
         "event": received.raw,
     }
-    statement = insert_ignoring_conflicts(conn, ev, ["event_hash"]).values(values).returning(ev.c.id)
-    event_id = (await conn.execute(statement)).scalar()
+    event_id = (await conn.execute(_store_statement(conn.dialect.name), values)).scalar()
     if event_id is None:
         raise _Repeat
     return event_id
@@ -135,17 +147,29 @@ def _check_sizes(settings: Settings, inputs: list[mapping.DatasetAddress], outpu
 async def _pipeline(
     db: Database,
     settings: Settings,
+    received: Received,
     job: JobRef,
     inputs: list[mapping.DatasetAddress],
     outputs: list[mapping.DatasetAddress],
     outcome: Outcome,
 ) -> int:
-    """The job's pipeline, created or brought up to date; its lineage replaced when the event changes it."""
+    """The job's pipeline, created or brought up to date; its lineage replaced when the event changes it.
+    A repeat (a retry of an older event) must not undo what later events wrote, so a change is made only
+    after checking that this event is new; an unchanged pipeline needs no such check, the run's
+    transaction finds repeats."""
     name = mapping.naming.watcher_name(job.namespace, job.name)
+    known = _known_pipelines(db)
+    said = (name, config_hash({"facets": job.facets, "inputs": [a.name for a in inputs], "outputs": [a.name for a in outputs]}))
+    pipeline_id = known.get(said)
+    if pipeline_id is not None:
+        return pipeline_id
     stored = await find_pipeline(db, name)
     plan = mapping.plan_job(job, stored, inputs, outputs)
     if not plan.changed:
+        known.put(said, stored.id)
         return stored.id
+    if await _stored(db, received.digest) is not None:
+        raise _Repeat
     body = PipelineCreate(name=plan.name, pipeline_type_name=plan.type_name, pipeline_metadata=plan.metadata)
     response, created = await create_or_get_pipeline(db, settings, body)
     outcome.new_pipelines += created
@@ -165,6 +189,40 @@ async def _pipeline(
     return response["id"]
 
 
+class _KnownPipelines:
+    """What this process recently found a job's pipeline up to date with: the same job saying the same
+    (facets, datasets) again needs no lookup. Entries expire after KNOWN_SECONDS, so a pipeline renamed or
+    changed by another process is looked up again within that time; at most KNOWN_LIMIT are kept."""
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[tuple[str, str], tuple[int, float]] = OrderedDict()
+
+    def get(self, key: tuple[str, str]) -> int | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
+
+    def put(self, key: tuple[str, str], pipeline_id: int) -> None:
+        self._entries.pop(key, None)
+        self._entries[key] = (pipeline_id, time.monotonic() + KNOWN_SECONDS)
+        while len(self._entries) > KNOWN_LIMIT:
+            self._entries.popitem(last=False)
+
+
+KNOWN_SECONDS = 30.0
+KNOWN_LIMIT = 10_000
+_KNOWN: weakref.WeakKeyDictionary[Database, _KnownPipelines] = weakref.WeakKeyDictionary()
+
+
+def _known_pipelines(db: Database) -> _KnownPipelines:
+    """One memory per database (tests and tools open several in one process)."""
+    known = _KNOWN.get(db)
+    if known is None:
+        known = _KNOWN[db] = _KnownPipelines()
+    return known
+
+
 def _known(sent: dict[str, mapping.DatasetAddress], name: str) -> mapping.DatasetAddress:
     """The address this event describes, or (a side it left empty) the stored address of that name."""
     if name in sent:
@@ -180,12 +238,13 @@ async def _run_event(db: Database, settings: Settings, received: Received, pipel
     parent = event.run.facets.parent if event.run.facets else None
     parent_pipeline_id = None
     if parent is not None:
-        parent_pipeline_id = await _pipeline(db, settings, parent.job, [], [], outcome)
+        parent_pipeline_id = await _pipeline(db, settings, received, parent.job, [], [], outcome)
     when = event.event_time
     terminal = TERMINAL.get(event.event_type)
     rows = mapping.total_rows(event)
     async with db.write() as conn:
-        current = await runs.lock_run(conn, event.run.run_id)
+        # a START is nearly always a run's first event: it tries the insert first and saves the lookup
+        current = None if event.event_type == "START" else await runs.lock_run(conn, event.run.run_id)
         if current is None:
             # a terminal event first: the run ends at once, and starts a tick before until its START comes
             start = when - mapping.ONE_TICK if terminal is not None else when
@@ -207,10 +266,14 @@ async def _run_event(db: Database, settings: Settings, received: Received, pipel
         start = min(current.start_date, when)
         if terminal is not None and current.end_date is None:
             start = min(start, when - mapping.ONE_TICK)  # the end comes after the start, whatever the clocks said
+            stored_rows = current.total_rows
             if start != current.start_date:
                 await runs.revise_run(conn, current, start, total_rows, metadata)
-            await _end(conn, outcome, _Started(current.id, start, total_rows, current.pipeline_id), when, terminal, metadata)
-        elif await runs.revise_run(conn, current, start, total_rows, metadata):
+                stored_rows = total_rows
+            run = _Started(current.id, start, stored_rows, current.pipeline_id)
+            await _end(conn, outcome, run, when, terminal, metadata, total_rows)
+        # (a terminal event after the first is kept in the event log only: the first one decided the run)
+        elif terminal is None and await runs.revise_run(conn, current, start, total_rows, metadata):
             outcome.ended = (current.id, current.pipeline_id, True)  # its duration or rows changed: checked again
         outcome.event_id = await _store(conn, received, pipeline_id, current.id)
 
@@ -226,14 +289,19 @@ async def _parent_execution(conn: AsyncConnection, parent, parent_pipeline_id: i
 
 
 async def _end(
-    conn: AsyncConnection, outcome: Outcome, run: _Started, when: dt.datetime, succeeded: bool, metadata: dict[str, Any] | None = None
+    conn: AsyncConnection,
+    outcome: Outcome,
+    run: _Started,
+    when: dt.datetime,
+    succeeded: bool,
+    metadata: dict[str, Any] | None = None,
+    total_rows: int | None = None,
 ) -> None:
-    """End the run like POST /end_pipeline_execution (duration, throughput, watermark, anomaly check)."""
+    """End the run like POST /end_pipeline_execution (duration, throughput, watermark, anomaly check);
+    `run` is the row as stored, `metadata` and `total_rows` what the end writes besides."""
     body = EndExecution(id=run.id, end_date=when, completed_successfully=succeeded)
     if metadata is not None:
-        body = EndExecution(
-            id=run.id, end_date=when, completed_successfully=succeeded, total_rows=run.total_rows, execution_metadata=metadata
-        )
+        body = EndExecution(id=run.id, end_date=when, completed_successfully=succeeded, total_rows=total_rows, execution_metadata=metadata)
     await end_locked(conn, body, run)
     outcome.ended = (run.id, run.pipeline_id, succeeded)
 
