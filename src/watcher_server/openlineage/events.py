@@ -7,9 +7,11 @@ producer wrote it, e.g. ("run", "runId").
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
 from ..core.canonical import config_hash
@@ -166,7 +168,17 @@ def read_event(raw: Any) -> Received:
         event = _READERS[kind].validate_python(raw)
     except ValidationError as error:
         raise BadEvent(error.errors(include_url=False)) from None
-    return Received(kind, event, raw, config_hash(raw))
+    return Received(kind, event, raw, digest(raw))
+
+
+def digest(value: Any) -> str:
+    """SHA-256 of the canonical JSON (keys sorted, compact): the same event gives the same digest
+    whatever its key order. orjson writes it several times faster than the standard encoder, which
+    takes over for integers beyond 64 bits."""
+    try:
+        return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    except orjson.JSONEncodeError:
+        return config_hash(value)
 
 
 def row_count(dataset: Dataset) -> int | None:

@@ -19,7 +19,6 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..core.canonical import config_hash
 from ..core.clock import CLOCK
 from ..core.errors import Unprocessable
 from ..db.engine import Database
@@ -34,7 +33,7 @@ from ..pipelines.schemas import PipelineCreate
 from ..pipelines.service import create_or_get_pipeline, find_pipeline
 from ..settings import Settings
 from . import mapping
-from .events import TERMINAL, BadEvent, DatasetEvent, JobRef, Received, RunEvent
+from .events import TERMINAL, BadEvent, DatasetEvent, JobRef, Received, RunEvent, digest
 from .schemas import EVENT_KEYS
 from .tables import openlineage_event as ev
 
@@ -132,8 +131,11 @@ def _address_bodies(addresses: list[mapping.DatasetAddress]) -> list[AddressCrea
 
 def _check_sizes(settings: Settings, inputs: list[mapping.DatasetAddress], outputs: list[mapping.DatasetAddress]) -> None:
     """The lineage limits, before anything is written; named in the event's terms."""
+    # the limits count addresses and their distinct names: unvalidated bodies carrying the names suffice
     body = AddressLineageCreate.model_construct(
-        pipeline_id=0, source_addresses=_address_bodies(inputs), target_addresses=_address_bodies(outputs)
+        pipeline_id=0,
+        source_addresses=[AddressCreate.model_construct(name=a.name) for a in inputs],
+        target_addresses=[AddressCreate.model_construct(name=a.name) for a in outputs],
     )
     try:
         check_lineage_size(settings, body)
@@ -159,7 +161,7 @@ async def _pipeline(
     transaction finds repeats."""
     name = mapping.naming.watcher_name(job.namespace, job.name)
     known = _known_pipelines(db)
-    said = (name, config_hash({"facets": job.facets, "inputs": [a.name for a in inputs], "outputs": [a.name for a in outputs]}))
+    said = (name, digest({"facets": job.facets, "inputs": [a.name for a in inputs], "outputs": [a.name for a in outputs]}))
     pipeline_id = known.get(said)
     if pipeline_id is not None:
         return pipeline_id
