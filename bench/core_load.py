@@ -539,11 +539,23 @@ class State:
         self.ends: list[tuple[int, float]] | None = None
 
 
+def record_answer(state, key: str, started: float, ended: float, status: int | None) -> None:
+    """One answer inside the measured window: its latency under `key`, the per-second timeline and the
+    status count (`state` has lat, t0, last_end, timeline_count, timeline_max and status_counts)."""
+    state.lat[key].append(ended - started)
+    if ended > state.last_end:
+        state.last_end = ended
+    second = int(ended - state.t0)
+    state.timeline_count[second] = state.timeline_count.get(second, 0) + 1
+    if ended - started > state.timeline_max.get(second, 0.0):
+        state.timeline_max[second] = ended - started
+    state.status_counts[f"{key} {status}"] = state.status_counts.get(f"{key} {status}", 0) + 1
+
+
 async def client_loop(cid: int, client, state: State, n_pipelines: int, seed: int):
     rng = random.Random(seed * 1000 + cid)
     perf = time.perf_counter
     now = dt.datetime.now
-    lat = state.lat
     cycle = 0
     prev_execution: int | None = None
 
@@ -558,15 +570,7 @@ async def client_loop(cid: int, client, state: State, n_pipelines: int, seed: in
             status, data = None, f"{type(exc).__name__}: {exc}".encode()
         end = perf()
         if measuring:
-            lat[endpoint].append(end - t)
-            if end > state.last_end:
-                state.last_end = end
-            second = int(end - state.t0)
-            state.timeline_count[second] = state.timeline_count.get(second, 0) + 1
-            if end - t > state.timeline_max.get(second, 0.0):
-                state.timeline_max[second] = end - t
-            key = f"{endpoint} {status}"
-            state.status_counts[key] = state.status_counts.get(key, 0) + 1
+            record_answer(state, endpoint, t, end, status)
         else:
             state.warmup_requests += 1
         if status is None or not (200 <= status < 300) or status not in expect:

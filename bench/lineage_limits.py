@@ -24,7 +24,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from serving import migrated_database, watcher_server
+from serving import migrated_database, server_pid, watcher_server
 
 DATABASE = "watcher_lineage_limits_bench"
 DRILL_SIDE = 600
@@ -86,18 +86,6 @@ async def store_lineage(url: str) -> tuple[int, int]:
         return sources[0], root
     finally:
         await conn.close()
-
-
-def server_pid(port: int) -> int | None:
-    """The `watcher serve` this script started (bench/serving.py does not hand out its pid)."""
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            argv = cmdline.read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"watcher_server.cli" in argv and b"serve" in argv and str(port).encode() in argv:
-            return int(cmdline.parent.name)
-    return None
 
 
 def memory_kib(pid: int | None, field: str) -> int | None:

@@ -46,13 +46,12 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import asyncpg
 import orjson
 
-from core_load import AiohttpClient, CpuSnapshot, RawClient, cpu_split
-from serving import ROOT, migrated_database, watcher_server
+from core_load import AiohttpClient, CpuSnapshot, RawClient, cpu_split, record_answer
+from serving import ROOT, migrated_database, server_pid, watcher_server
 
 DATABASE = "watcher_ol_bench"
 PATH = "/api/v1/lineage"
@@ -197,7 +196,6 @@ class State:
 async def producer(index: int, client, state: State, jobs: list[Job], seed: int) -> None:
     rng = random.Random(seed * 1000 + index)
     perf = time.perf_counter
-    lat = state.lat
 
     async def post(event_type: str, body: bytes) -> int | None:
         """Posts one event; returns the execution id of a 201, None after an error."""
@@ -211,15 +209,7 @@ async def producer(index: int, client, state: State, jobs: list[Job], seed: int)
             status, data = None, f"{type(exc).__name__}: {exc}".encode()
         end = perf()
         if measuring:
-            lat[event_type].append(end - t)
-            if end > state.last_end:
-                state.last_end = end
-            second = int(end - state.t0)
-            state.timeline_count[second] = state.timeline_count.get(second, 0) + 1
-            if end - t > state.timeline_max.get(second, 0.0):
-                state.timeline_max[second] = end - t
-            key = f"{event_type} {status}"
-            state.status_counts[key] = state.status_counts.get(key, 0) + 1
+            record_answer(state, event_type, t, end, status)
         else:
             state.warmup_events += 1
         if status is None or not 200 <= status < 300:
@@ -420,18 +410,6 @@ async def consistency(url: str, state: State, mode: str, n_jobs: int) -> dict:
 
 
 # --------------------------------------------------------------------------- server, database, machine
-
-
-def server_pid(port: int) -> int | None:
-    """The `watcher serve` that bench/serving.py started (it does not hand out its pid); its workers are its children."""
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            argv = cmdline.read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"watcher_server.cli" in argv and b"serve" in argv and str(port).encode() in argv:
-            return int(cmdline.parent.name)
-    return None
 
 
 def busy_cores(seconds: float = 1.0) -> float:

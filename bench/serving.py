@@ -62,3 +62,16 @@ def watcher_server(database_url: str, port: int, workers: int = 1, **settings):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def server_pid(port: int) -> int | None:
+    """The `watcher serve` listening on `port` that watcher_server() started (it does not hand out its pid);
+    its workers are its children."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"watcher_server.cli" in argv and b"serve" in argv and str(port).encode() in argv:
+            return int(cmdline.parent.name)
+    return None
