@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -85,12 +86,16 @@ async def _validation_handler(_request: Request, exc: RequestValidationError) ->
     return _json_error(422, errors, errors[0]["msg"] if errors else "Validation error")
 
 
-async def _domain_error_handler(_request: Request, exc: DomainError) -> JSONResponse:
+def domain_error_answer(exc: DomainError) -> tuple[int, Any]:
+    """(status, detail) of a domain error: 422 in the validation shape for Unprocessable, else its text."""
     if isinstance(exc, Unprocessable):
-        item = {"type": exc.kind, "loc": list(exc.loc), "msg": exc.detail, "input": _jsonable(exc.input_value)}
-        return _json_error(422, [item], exc.detail)
-    status = next(code for kind, code in DOMAIN_STATUS.items() if isinstance(exc, kind))
-    return _json_error(status, exc.detail, exc.detail)
+        return 422, [{"type": exc.kind, "loc": list(exc.loc), "msg": exc.detail, "input": _jsonable(exc.input_value)}]
+    return next(code for kind, code in DOMAIN_STATUS.items() if isinstance(exc, kind)), exc.detail
+
+
+async def _domain_error_handler(_request: Request, exc: DomainError) -> JSONResponse:
+    status, detail = domain_error_answer(exc)
+    return _json_error(status, detail, exc.detail)
 
 
 def _undecodable_body(exc: StarletteHTTPException) -> dict | None:

@@ -121,5 +121,8 @@ def _text_filter(value):
 TextFilter = Annotated[str | None, BeforeValidator(_text_filter), Query(description="Trimmed, case-insensitive.")]
 NameContains = Annotated[str | None, BeforeValidator(_text_filter), Query(description="Case-insensitive literal substring of the name.")]
 
+# A text filter matched exactly as stored (no trimming or lower-casing); NUL is refused (422).
+ExactText = Annotated[str | None, BeforeValidator(lambda value: value if value is None else storable_text(value))]
+
 # A datetime query parameter accepts every §2.6 input form.
 DatetimeQuery = Annotated[dt.datetime | None, BeforeValidator(_query_datetime)]

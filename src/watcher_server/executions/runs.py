@@ -102,3 +102,8 @@ async def adopt(conn: AsyncConnection, execution_id: int, parent_id: int) -> boo
     await conn.execute(insert(closure).from_select(["parent_execution_id", "child_execution_id", "depth"], links))
     await conn.execute(update(pe).where(pe.c.id == execution_id).values(parent_id=parent_id))
     return True
+
+
+async def hold_anomaly_check(conn: AsyncConnection, execution_id: int, now: dt.datetime) -> None:
+    """Mark an ended run as not due for anomaly detection (its start is not known yet)."""
+    await conn.execute(update(pe).where(pe.c.id == execution_id).values(anomaly_checked_at=now))

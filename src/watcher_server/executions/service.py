@@ -263,8 +263,8 @@ async def list_executions(
     require_pipeline_id: int | None = None,
 ) -> list:
     statement = select(*API_COLUMNS)
-    if run_id is not None:
-        statement = statement.where(pe.c.run_id == (canonical_uuid(run_id) or run_id))
+    if run_id is not None:  # stored in its canonical spelling; what is not a UUID matches nothing
+        statement = statement.where(pe.c.run_id == canonical_uuid(run_id)) if canonical_uuid(run_id) else statement.where(false())
     if pipeline_id is not None:
         statement = statement.where(id_equals(pe.c.pipeline_id, pipeline_id))
     if parent_id is not None:

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
 from ..core.canonical import config_hash
 from ..core.datetimes import parse_datetime
 from ..core.fields import Int64Count, json_problem
 from ..core.ids import canonical_uuid
+from ..core.numbers import INT64_MAX
 
 EVENT_KINDS = ("run", "job", "dataset")
 EVENT_TYPES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
@@ -35,15 +36,29 @@ def _run_id(value: object) -> str:
 RunId = Annotated[str, BeforeValidator(_run_id)]
 
 
+EARLIEST = dt.datetime(1, 1, 2, tzinfo=dt.UTC)  # a run that ends then still has room for a start before it
+
+
 def _event_time(value: object) -> dt.datetime:
     """An ISO-8601 date-time text, as the spec says (not epoch seconds, not a bare date); no offset is UTC."""
     if not isinstance(value, str) or len(value.strip()) <= 10:
         raise ValueError(f"eventTime must be an ISO-8601 date-time such as 2024-01-01T10:00:00Z, got {value!r}")
-    return parse_datetime(value)
+    moment = parse_datetime(value)
+    if moment < EARLIEST:
+        raise ValueError(f"eventTime must be on or after 0001-01-02T00:00:00Z, got {value!r}")
+    return moment
 
 
 EventTime = Annotated[dt.datetime, BeforeValidator(_event_time)]
-Text = Annotated[str, StringConstraints(min_length=1)]
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty or blank")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_not_blank)]
 
 
 class _Open(BaseModel):
@@ -168,6 +183,15 @@ def read_event(raw: Any) -> Received:
         event = _READERS[kind].validate_python(raw)
     except ValidationError as error:
         raise BadEvent(error.errors(include_url=False)) from None
+    parent = event.run.facets.parent if isinstance(event, RunEvent) and event.run.facets else None
+    if parent is not None and parent.run.run_id == event.run.run_id:
+        loc = ("run", "facets", "parent", "run", "runId")
+        raise BadEvent([{"type": "value_error", "loc": loc, "msg": "A run cannot be its own parent", "input": event.run.run_id}])
+    if isinstance(event, RunEvent | JobEvent):
+        counts = [row_count(output) or 0 for output in event.outputs]
+        if sum(counts) > INT64_MAX:
+            message = f"The outputs' rowCount add up to {sum(counts)}, more than total_rows can hold ({INT64_MAX})"
+            raise BadEvent([{"type": "value_error", "loc": ("outputs",), "msg": message, "input": None}])
     return Received(kind, event, raw, digest(raw))
 
 

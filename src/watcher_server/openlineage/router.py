@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import zlib
 from typing import Annotated, Any, Literal
 
-import orjson
 from fastapi import Query, Request
 from fastapi.exceptions import HTTPException, RequestValidationError
 
-from ..core.ids import canonical_uuid
-from ..errors import clean_errors, describe_json_error
-from ..http import JSON, DatetimeQuery, Paging, ServicesDep, api_router
+from ..core.errors import DomainError
+from ..errors import clean_errors, describe_json_error, domain_error_answer
+from ..http import JSON, DatetimeQuery, ExactText, Paging, ServicesDep, api_router
 from ..jobs import triggers
 from . import service
 from .events import EVENT_KINDS, BadEvent, read_event
@@ -45,15 +45,24 @@ def _decoded(request: Request, body: bytes, limit: int) -> bytes:
             raise HTTPException(413, f"The decompressed body is larger than {limit} bytes (raise WATCHER_MAX_BODY_BYTES to allow more)")
         if not inflater.eof:
             raise HTTPException(400, "The body is not valid gzip (it ends early)")
+        if inflater.unused_data:
+            raise HTTPException(400, "The body has data after its gzip stream; send one gzip stream")
     return body
 
 
 def _parsed(body: bytes) -> Any:
+    """The standard parser, not orjson: orjson reads integers beyond 64 bits as floats, and an event's
+    facets must be stored as sent."""
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        text = body.decode("utf-8", errors="replace")
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise HTTPException(400, f"The body is not UTF-8 text ({error})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
         raise HTTPException(400, describe_json_error(text, error.pos, error.msg)) from None
+    except RecursionError:
+        raise HTTPException(400, "The body's JSON nests too deeply") from None
 
 
 def _located(errors: list[dict[str, Any]], *prefix: str | int) -> list[dict[str, Any]]:
@@ -89,6 +98,10 @@ async def post_lineage(request: Request, s: ServicesDep):
         except BadEvent as bad:
             results.append({"status_code": 422, "status": "rejected", "detail": _located(bad.errors, "body", index)})
             continue
+        except DomainError as refused:  # one item refused by a rule: the others still count
+            status, detail = domain_error_answer(refused)
+            results.append({"status_code": status, "status": "rejected", "detail": detail})
+            continue
         results.append({"status_code": 201 if outcome.status == "created" else 200, **outcome.response()})
     counts = {
         name: sum(1 for r in results if r["status"] == status)
@@ -109,8 +122,8 @@ async def _apply(s, received) -> service.Outcome:
 async def list_lineage_events(
     s: ServicesDep,
     paging: Paging,
-    namespace: Annotated[str | None, Query(description="The job's namespace (the dataset's for a DatasetEvent), exactly.")] = None,
-    name: Annotated[str | None, Query(description="The job's name (the dataset's for a DatasetEvent), exactly.")] = None,
+    namespace: Annotated[ExactText, Query(description="The job's namespace (the dataset's for a DatasetEvent), exactly.")] = None,
+    name: Annotated[ExactText, Query(description="The job's name (the dataset's for a DatasetEvent), exactly.")] = None,
     run_id: Annotated[str | None, Query(description="The run's runId.")] = None,
     event_kind: Annotated[Literal[EVENT_KINDS] | None, Query(description="run, job or dataset")] = None,
     since: Annotated[DatetimeQuery, Query(description="eventTime >= since")] = None,
@@ -122,7 +135,7 @@ async def list_lineage_events(
         paging,
         namespace=namespace,
         name=name,
-        run_id=None if run_id is None else (canonical_uuid(run_id) or run_id),
+        run_id=run_id,
         event_kind=event_kind,
         since=since,
         until=until,

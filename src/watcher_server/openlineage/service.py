@@ -16,11 +16,12 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, false, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..core.clock import CLOCK
 from ..core.errors import Unprocessable
+from ..core.ids import canonical_uuid
 from ..db.engine import Database
 from ..db.paging import Page
 from ..db.upsert import dialect_insert
@@ -161,22 +162,24 @@ async def _pipeline(
     transaction finds repeats."""
     name = mapping.naming.watcher_name(job.namespace, job.name)
     known = _known_pipelines(db)
-    said = (name, digest({"facets": job.facets, "inputs": [a.name for a in inputs], "outputs": [a.name for a in outputs]}))
-    pipeline_id = known.get(said)
+    said = digest({"facets": job.facets, "inputs": [a.name for a in inputs], "outputs": [a.name for a in outputs]})
+    pipeline_id = known.get(name, said)
     if pipeline_id is not None:
         return pipeline_id
     stored = await find_pipeline(db, name)
     plan = mapping.plan_job(job, stored, inputs, outputs)
     if not plan.changed:
-        known.put(said, stored.id)
+        known.put(name, said, stored.id)
         return stored.id
+    lineage = plan.metadata[mapping.KEY]["lineage"]
+    if plan.lineage_changed:  # the lineage it would make, with a side kept from before, must fit the limits
+        _check_sizes(settings, *([mapping.DatasetAddress(n, {}) for n in lineage[side]] for side in ("inputs", "outputs")))
     if await _stored(db, received.digest) is not None:
         raise _Repeat
     body = PipelineCreate(name=plan.name, pipeline_type_name=plan.type_name, pipeline_metadata=plan.metadata)
     response, created = await create_or_get_pipeline(db, settings, body)
     outcome.new_pipelines += created
     if plan.lineage_changed:
-        lineage = plan.metadata[mapping.KEY]["lineage"]
         sent = {address.name: address for address in (*inputs, *outputs)}
         await replace_lineage(
             db,
@@ -188,26 +191,28 @@ async def _pipeline(
             ),
             follow_load_lineage=False,
         )
+    known.put(name, said, response["id"])
     return response["id"]
 
 
 class _KnownPipelines:
-    """What this process recently found a job's pipeline up to date with: the same job saying the same
-    (facets, datasets) again needs no lookup. Entries expire after KNOWN_SECONDS, so a pipeline renamed or
-    changed by another process is looked up again within that time; at most KNOWN_LIMIT are kept."""
+    """Per job name, what this process last found (or made) its pipeline up to date with: the same job
+    saying the same (facets, datasets) again needs no lookup. One entry per job, replaced by whatever this
+    process writes, so its own writes are never hidden; entries expire after KNOWN_SECONDS, so a pipeline
+    renamed or changed by another process is looked up again within that time; at most KNOWN_LIMIT."""
 
     def __init__(self) -> None:
-        self._entries: OrderedDict[tuple[str, str], tuple[int, float]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[str, int, float]] = OrderedDict()
 
-    def get(self, key: tuple[str, str]) -> int | None:
-        entry = self._entries.get(key)
-        if entry is None or entry[1] < time.monotonic():
+    def get(self, name: str, said: str) -> int | None:
+        entry = self._entries.get(name)
+        if entry is None or entry[0] != said or entry[2] < time.monotonic():
             return None
-        return entry[0]
+        return entry[1]
 
-    def put(self, key: tuple[str, str], pipeline_id: int) -> None:
-        self._entries.pop(key, None)
-        self._entries[key] = (pipeline_id, time.monotonic() + KNOWN_SECONDS)
+    def put(self, name: str, said: str, pipeline_id: int) -> None:
+        self._entries.pop(name, None)
+        self._entries[name] = (said, pipeline_id, time.monotonic() + KNOWN_SECONDS)
         while len(self._entries) > KNOWN_LIMIT:
             self._entries.popitem(last=False)
 
@@ -257,6 +262,10 @@ async def _run_event(db: Database, settings: Settings, received: Received, pipel
                 outcome.execution_id = created
                 if terminal is not None:
                     await _end(conn, outcome, _Started(created, start, rows, pipeline_id), when, terminal)
+                    # its start is provisional, so its duration is not known: the anomaly check waits for
+                    # the START, which sets it pending again (runs.revise_run)
+                    await runs.hold_anomaly_check(conn, created, CLOCK.now())
+                    outcome.ended = None
                 outcome.event_id = await _store(conn, received, pipeline_id, created)
                 return
             current = await runs.lock_run(conn, event.run.run_id)  # created meanwhile by another event of the run
@@ -345,8 +354,8 @@ async def list_events(
         statement = statement.where(ev.c.namespace == namespace)
     if name is not None:
         statement = statement.where(ev.c.name == name)
-    if run_id is not None:
-        statement = statement.where(ev.c.run_id == run_id)
+    if run_id is not None:  # stored in its canonical spelling; what is not a UUID matches nothing
+        statement = statement.where(ev.c.run_id == canonical_uuid(run_id)) if canonical_uuid(run_id) else statement.where(false())
     if event_kind is not None:
         statement = statement.where(ev.c.event_kind == event_kind)
     if since is not None:
