@@ -159,3 +159,14 @@ async def test_data_after_the_gzip_stream_is_400_and_stores_nothing(client):
     answer = await client.post(ENDPOINT, content=body, headers={"content-encoding": "gzip", "content-type": "application/json"})
     assert answer.status_code == 400, answer.text
     await assert_nothing_stored(client)
+
+
+async def test_job_facets_sent_at_once_by_many_events_of_one_job_are_all_kept(client):
+    job = ("shop", "busy")
+    await send(client, run_event("START", at(0), new_run_id(), job))
+    events = [run_event("START", at(1), new_run_id(), job, job_facets={f"custom{n}": {"n": n}}) for n in range(12)]
+    answers = await asyncio.gather(*(client.post(ENDPOINT, json=as_json(event)) for event in events))
+    assert [a.status_code for a in answers] == [201] * 12
+    pipeline = (await get_ok(client, "/pipeline", name_contains="shop/busy"))[0]
+    facets = pipeline["pipeline_metadata"]["openlineage"]["job_facets"]
+    assert {f"custom{n}" for n in range(12)} <= set(facets)

@@ -31,7 +31,7 @@ from ..executions.service import end_locked
 from ..lineage.schemas import AddressCreate, AddressLineageCreate
 from ..lineage.service import check_lineage_size, replace_lineage, upsert_address
 from ..pipelines.schemas import PipelineCreate
-from ..pipelines.service import create_or_get_pipeline, find_pipeline
+from ..pipelines.service import create_or_get_pipeline, find_pipeline, revise_pipeline
 from ..settings import Settings
 from . import mapping
 from .events import TERMINAL, BadEvent, DatasetEvent, JobRef, Received, RunEvent, digest
@@ -167,32 +167,52 @@ async def _pipeline(
     if pipeline_id is not None:
         return pipeline_id
     stored = await find_pipeline(db, name)
-    plan = mapping.plan_job(job, stored, inputs, outputs)
+    plan = _checked_plan(settings, job, stored, inputs, outputs)
     if not plan.changed:
         known.put(name, said, stored.id)
         return stored.id
-    lineage = plan.metadata[mapping.KEY]["lineage"]
-    if plan.lineage_changed:  # the lineage it would make, with a side kept from before, must fit the limits
-        _check_sizes(settings, *([mapping.DatasetAddress(n, {}) for n in lineage[side]] for side in ("inputs", "outputs")))
     if await _stored(db, received.digest) is not None:
         raise _Repeat
-    body = PipelineCreate(name=plan.name, pipeline_type_name=plan.type_name, pipeline_metadata=plan.metadata)
-    response, created = await create_or_get_pipeline(db, settings, body)
-    outcome.new_pipelines += created
+    if stored is None:
+        body = PipelineCreate(name=plan.name, pipeline_type_name=plan.type_name, pipeline_metadata=plan.metadata)
+        response, created = await create_or_get_pipeline(db, settings, body)
+        outcome.new_pipelines += created
+        pipeline_id = response["id"]
+    else:
+        # planned again on the locked row: concurrent events of one job each merge into the one before
+        def revise(locked) -> PipelineCreate | None:
+            nonlocal plan
+            plan = _checked_plan(settings, job, locked, inputs, outputs)
+            return (
+                PipelineCreate(name=plan.name, pipeline_type_name=plan.type_name, pipeline_metadata=plan.metadata) if plan.changed else None
+            )
+
+        pipeline_id = stored.id
+        await revise_pipeline(db, pipeline_id, revise)
     if plan.lineage_changed:
+        lineage = plan.metadata[mapping.KEY]["lineage"]
         sent = {address.name: address for address in (*inputs, *outputs)}
         await replace_lineage(
             db,
             settings,
             AddressLineageCreate(
-                pipeline_id=response["id"],
+                pipeline_id=pipeline_id,
                 source_addresses=_address_bodies([_known(sent, name) for name in lineage["inputs"]]),
                 target_addresses=_address_bodies([_known(sent, name) for name in lineage["outputs"]]),
             ),
             follow_load_lineage=False,
         )
-    known.put(name, said, response["id"])
-    return response["id"]
+    known.put(name, said, pipeline_id)
+    return pipeline_id
+
+
+def _checked_plan(settings: Settings, job: JobRef, stored, inputs: list[mapping.DatasetAddress], outputs: list[mapping.DatasetAddress]):
+    """The job's plan; the lineage it would make (a side kept from before included) must fit the limits."""
+    plan = mapping.plan_job(job, stored, inputs, outputs)
+    if plan.lineage_changed:
+        lineage = plan.metadata[mapping.KEY]["lineage"]
+        _check_sizes(settings, *([mapping.DatasetAddress(n, {}) for n in lineage[side]] for side in ("inputs", "outputs")))
+    return plan
 
 
 class _KnownPipelines:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
@@ -183,6 +184,28 @@ async def find_pipeline(db: Database, name: str):
     """(id, pipeline_metadata, pipeline_type_name) of the pipeline with this normalised name, or None."""
     async with db.single_statement(writes=False) as conn:
         return (await conn.execute(_FIND_BY_NAME, {"b_name": name})).first()
+
+
+_LOCKED_BY_ID = (
+    select(pipeline.c.id, pipeline.c.pipeline_metadata, pipeline_type.c.name.label("pipeline_type_name"))
+    .join(pipeline_type, pipeline_type.c.id == pipeline.c.pipeline_type_id)
+    .where(pipeline.c.id == bindparam("b_id"))
+    .with_for_update(of=pipeline)
+)
+
+
+async def revise_pipeline(db: Database, pipeline_id: int, revise: Callable[[Any], PipelineCreate | None]) -> bool:
+    """Read-modify-write of a pipeline's configuration with its row locked, so concurrent revisions each see
+    the one before: `revise` gets (id, pipeline_metadata, pipeline_type_name) and returns the configuration
+    to apply, or None to leave it. True when something was written."""
+    async with db.write() as conn:
+        row = (await conn.execute(_LOCKED_BY_ID, {"b_id": pipeline_id})).first()
+        body = revise(row)
+        if body is None:
+            return False
+        config = body.hashed_fields()
+        await _apply_configuration(conn, pipeline_id, config, config_hash(config))
+    return True
 
 
 async def require_pipeline(conn: AsyncConnection, pipeline_id: int) -> None:
