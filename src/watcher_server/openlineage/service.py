@@ -251,7 +251,8 @@ def _known_pipelines(db: Database) -> _KnownPipelines:
 
 
 def _known(sent: dict[str, mapping.DatasetAddress], name: str) -> mapping.DatasetAddress:
-    """The address this event describes, or (a side it left empty) the stored address of that name."""
+    """The address this event describes, or, for a side it left empty, a body naming the stored address
+    (its type read from the name's scheme; its metadata and parts are left as stored)."""
     if name in sent:
         return sent[name]
     kind = name.partition("://")[0] if "://" in name else mapping.naming.NO_SCHEME
@@ -281,11 +282,7 @@ async def _run_event(db: Database, settings: Settings, received: Received, pipel
             if created is not None:
                 outcome.execution_id = created
                 if terminal is not None:
-                    await _end(conn, outcome, _Started(created, start, rows, pipeline_id), when, terminal)
-                    # its start is provisional, so its duration is not known: the anomaly check waits for
-                    # the START, which sets it pending again (runs.revise_run)
-                    await runs.hold_anomaly_check(conn, created, CLOCK.now())
-                    outcome.ended = None
+                    await _end(conn, outcome, _Started(created, start, rows, pipeline_id), when, terminal, provisional=True)
                 outcome.event_id = await _store(conn, received, pipeline_id, created)
                 return
             current = await runs.lock_run(conn, event.run.run_id)  # created meanwhile by another event of the run
@@ -327,14 +324,20 @@ async def _end(
     succeeded: bool,
     metadata: dict[str, Any] | None = None,
     total_rows: int | None = None,
+    provisional: bool = False,
 ) -> None:
     """End the run like POST /end_pipeline_execution (duration, throughput, watermark, anomaly check);
-    `run` is the row as stored, `metadata` and `total_rows` what the end writes besides."""
+    `run` is the row as stored, `metadata` and `total_rows` what the end writes besides. With a
+    `provisional` start the duration is not known, so the anomaly check waits for the START, which sets
+    the run pending again (runs.revise_run)."""
     body = EndExecution(id=run.id, end_date=when, completed_successfully=succeeded)
     if metadata is not None:
         body = EndExecution(id=run.id, end_date=when, completed_successfully=succeeded, total_rows=total_rows, execution_metadata=metadata)
     await end_locked(conn, body, run)
-    outcome.ended = (run.id, run.pipeline_id, succeeded)
+    if provisional and succeeded:
+        await runs.hold_anomaly_check(conn, run.id, CLOCK.now())
+    elif not provisional:
+        outcome.ended = (run.id, run.pipeline_id, succeeded)
 
 
 @dataclass(frozen=True)
