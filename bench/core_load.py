@@ -539,6 +539,52 @@ class State:
         self.ends: list[tuple[int, float]] | None = None
 
 
+async def timed_request(client, method: str, path: str, body: bytes | None) -> tuple[int | None, bytes, float, float]:
+    """(status, body, start, end) of one request; a network error or timeout gives status None and the
+    error's text as body."""
+    started = time.perf_counter()
+    try:
+        status, data = await client.request(method, path, body)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # network error or timeout
+        status, data = None, f"{type(exc).__name__}: {exc}".encode()
+    return status, data, started, time.perf_counter()
+
+
+def loop_runner(no_uvloop: bool):
+    """uvloop's run when it is installed (a faster client loop) and not refused, else asyncio.run."""
+    if not no_uvloop:
+        try:
+            import uvloop
+
+            return uvloop.run
+        except ImportError:
+            pass
+    return asyncio.run
+
+
+async def measured_window(state, started: float, warmup: float, max_warmup: float, seconds: float, setup: str):
+    """Warm up for at least `warmup` s and until `state.setup_done` (at most `max_warmup` s), then measure for
+    `seconds` (`state.measuring`), then ask the clients to stop. Returns (warm-up seconds, CPU snapshot at
+    the start, CPU snapshot at the end, perf_counter at the end)."""
+    await asyncio.sleep(warmup)
+    try:
+        await asyncio.wait_for(state.setup_done.wait(), timeout=max(1.0, max_warmup - warmup))
+    except TimeoutError:
+        print(f"warning: warm-up did not {setup} within {max_warmup}s", file=sys.stderr)
+    warmup_seconds = time.monotonic() - started
+    cpu0 = CpuSnapshot()
+    state.t0 = time.perf_counter()
+    state.measuring = True
+    await asyncio.sleep(seconds)
+    state.measuring = False
+    t1 = time.perf_counter()
+    cpu1 = CpuSnapshot()
+    state.stop = True
+    return warmup_seconds, cpu0, cpu1, t1
+
+
 def record_answer(state, key: str, started: float, ended: float, status: int | None) -> None:
     """One answer inside the measured window: its latency under `key`, the per-second timeline and the
     status count (`state` has lat, t0, last_end, timeline_count, timeline_max and status_counts)."""
@@ -554,21 +600,13 @@ def record_answer(state, key: str, started: float, ended: float, status: int | N
 
 async def client_loop(cid: int, client, state: State, n_pipelines: int, seed: int):
     rng = random.Random(seed * 1000 + cid)
-    perf = time.perf_counter
     now = dt.datetime.now
     cycle = 0
     prev_execution: int | None = None
 
     async def call(endpoint: str, method: str, path: str, body: bytes | None, expect: tuple[int, ...]):
         measuring = state.measuring
-        t = perf()
-        try:
-            status, data = await client.request(method, path, body)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # network error or timeout
-            status, data = None, f"{type(exc).__name__}: {exc}".encode()
-        end = perf()
+        status, data, t, end = await timed_request(client, method, path, body)
         if measuring:
             record_answer(state, endpoint, t, end, status)
         else:
@@ -684,20 +722,9 @@ async def _run(args, state: State, client_cls, probe: DetectionProbe | None, sam
     started = time.monotonic()
     try:
         # warm-up: at least --warmup seconds and until every pipeline has been created once
-        await asyncio.sleep(args.warmup)
-        try:
-            await asyncio.wait_for(state.setup_done.wait(), timeout=max(1.0, args.max_warmup - args.warmup))
-        except TimeoutError:
-            print(f"warning: warm-up did not create all pipelines within {args.max_warmup}s", file=sys.stderr)
-        warmup_seconds = time.monotonic() - started
-        cpu0 = CpuSnapshot()
-        state.t0 = time.perf_counter()
-        state.measuring = True
-        await asyncio.sleep(args.duration)
-        state.measuring = False
-        t1 = time.perf_counter()
-        cpu1 = CpuSnapshot()
-        state.stop = True
+        warmup_seconds, cpu0, cpu1, t1 = await measured_window(
+            state, started, args.warmup, args.max_warmup, args.duration, "create all pipelines"
+        )
         # let in-flight requests finish (their latency is already being recorded), bounded
         done, pending = await asyncio.wait(tasks, timeout=args.timeout + 1)
         for t in pending:
@@ -912,14 +939,7 @@ def main(argv=None) -> int:
     if args.duration <= 0 or args.duration > 3600 or args.clients < 1 or args.clients > 1000:
         p.error("duration must be in (0, 3600] and clients in [1, 1000]")
 
-    runner = asyncio.run
-    if not args.no_uvloop:
-        try:
-            import uvloop
-
-            runner = uvloop.run
-        except ImportError:
-            pass
+    runner = loop_runner(args.no_uvloop)
     result = runner(run(args))
     result["config"]["event_loop"] = "asyncio" if runner is asyncio.run else "uvloop"
     print(report(result))

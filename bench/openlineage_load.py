@@ -50,7 +50,7 @@ import uuid
 import asyncpg
 import orjson
 
-from core_load import AiohttpClient, CpuSnapshot, RawClient, cpu_split, record_answer
+from core_load import AiohttpClient, RawClient, cpu_split, loop_runner, measured_window, record_answer, timed_request
 from serving import ROOT, migrated_database, server_pid, watcher_server
 
 DATABASE = "watcher_ol_bench"
@@ -195,19 +195,11 @@ class State:
 
 async def producer(index: int, client, state: State, jobs: list[Job], seed: int) -> None:
     rng = random.Random(seed * 1000 + index)
-    perf = time.perf_counter
 
     async def post(event_type: str, body: bytes) -> int | None:
         """Posts one event; returns the execution id of a 201, None after an error."""
         measuring = state.measuring
-        t = perf()
-        try:
-            status, data = await client.request("POST", PATH, body)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # network error or timeout
-            status, data = None, f"{type(exc).__name__}: {exc}".encode()
-        end = perf()
+        status, data, t, end = await timed_request(client, "POST", PATH, body)
         if measuring:
             record_answer(state, event_type, t, end, status)
         else:
@@ -269,20 +261,7 @@ async def load(args, base: str, jobs: list[Job], server_pid: int | None) -> tupl
                 await asyncio.sleep(args.connect_gap_ms / 1000)
         tasks = [asyncio.create_task(producer(i, c, state, jobs, args.seed)) for i, c in enumerate(clients)]
         started = time.monotonic()
-        await asyncio.sleep(args.warmup)
-        try:
-            await asyncio.wait_for(state.setup_done.wait(), timeout=max(1.0, args.max_warmup - args.warmup))
-        except TimeoutError:
-            print(f"warning: warm-up did not run every job within {args.max_warmup}s", file=sys.stderr)
-        warmup_s = time.monotonic() - started
-        cpu0 = CpuSnapshot()
-        state.t0 = time.perf_counter()
-        state.measuring = True
-        await asyncio.sleep(args.seconds)
-        state.measuring = False
-        t1 = time.perf_counter()
-        cpu1 = CpuSnapshot()
-        state.stop = True
+        warmup_s, cpu0, cpu1, t1 = await measured_window(state, started, args.warmup, args.max_warmup, args.seconds, "run every job")
         # each producer finishes its run (at most two requests), bounded
         _, pending = await asyncio.wait(tasks, timeout=2 * args.timeout + 1)
         for t in pending:
@@ -579,14 +558,7 @@ def main(argv=None) -> int:
     if not args.database.replace("_", "").isalnum():
         p.error("--database: letters, digits and _ only")
 
-    runner = asyncio.run
-    if not args.no_uvloop:
-        try:
-            import uvloop
-
-            runner = uvloop.run
-        except ImportError:
-            pass
+    runner = loop_runner(args.no_uvloop)
     git = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True).stdout.strip()
     config = {
         "date": dt.datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
