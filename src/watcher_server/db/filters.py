@@ -3,6 +3,7 @@
 from sqlalchemy import BigInteger, any_, bindparam, false, func
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from ..core.ids import canonical_uuid
 from ..core.numbers import INT32_MAX, INT64_MAX
 from ..core.text import contains_pattern
 
@@ -13,6 +14,13 @@ def id_equals(column, value: int):
     if not -limit - 1 <= value <= limit:
         return false()
     return column == value
+
+
+def uuid_equals(column, value: str):
+    """`column = value` for a column holding UUIDs in their canonical text; any spelling of a UUID finds
+    it, and what is not a UUID matches no row."""
+    canonical = canonical_uuid(value)
+    return false() if canonical is None else column == canonical
 
 
 def contains(column, fragment: str):

@@ -26,10 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..core.clock import CLOCK
 from ..core.errors import Invalid, NotFound
-from ..core.ids import canonical_uuid, fits_int32, fits_int64
+from ..core.ids import fits_int32, fits_int64
 from ..core.numbers import INT32_MAX, duration_seconds, throughput
 from ..db.engine import Database
-from ..db.filters import id_equals
+from ..db.filters import id_equals, uuid_equals
 from ..db.paging import Page
 from ..db.types import UTCDateTime
 from ..pipelines.service import PIPELINE_NOT_FOUND, require_pipeline
@@ -263,8 +263,8 @@ async def list_executions(
     require_pipeline_id: int | None = None,
 ) -> list:
     statement = select(*API_COLUMNS)
-    if run_id is not None:  # stored in its canonical spelling; what is not a UUID matches nothing
-        statement = statement.where(pe.c.run_id == canonical_uuid(run_id)) if canonical_uuid(run_id) else statement.where(false())
+    if run_id is not None:
+        statement = statement.where(uuid_equals(pe.c.run_id, run_id))
     if pipeline_id is not None:
         statement = statement.where(id_equals(pe.c.pipeline_id, pipeline_id))
     if parent_id is not None:

@@ -175,26 +175,36 @@ _LOAD_LINEAGE = select(pipeline.c.load_lineage).where(pipeline.c.id == bindparam
 def check_lineage_size(settings: Settings, body: AddressLineageCreate) -> None:
     """The documented limits of a lineage post, checked on the body alone: a refused post costs no database
     work and writes nothing."""
+    check_lineage_names(settings, [item.name for item in body.source_addresses], [item.name for item in body.target_addresses])
+
+
+def check_lineage_names(
+    settings: Settings,
+    sources: list[str],
+    targets: list[str],
+    sides: tuple[str, str] = ("source_addresses", "target_addresses"),
+    where: tuple[str, ...] = ("body",),
+) -> None:
+    """The lineage limits over the two lists of address names; `sides` and `where` name the lists in the
+    caller's terms (the request body's fields by default)."""
     per_side = settings.lineage_max_addresses_per_side
-    for side in ("source_addresses", "target_addresses"):
-        count = len(getattr(body, side))
-        if count > per_side:
+    for side, names in zip(sides, (sources, targets), strict=True):
+        if len(names) > per_side:
             detail = (
-                f"{side} lists {count} addresses; a lineage post may name at most {per_side} per side "
+                f"{side} lists {len(names)} addresses; a lineage post may name at most {per_side} per side "
                 "(raise WATCHER_LINEAGE_MAX_ADDRESSES_PER_SIDE to allow more)"
             )
-            raise Unprocessable(("body", side), detail, kind="too_long", input_value=count)
+            raise Unprocessable((*where, side), detail, kind="too_long", input_value=len(names))
     # names arrive normalised and are unique, so distinct names are the distinct ids of §9.1
-    sources = len({item.name for item in body.source_addresses})
-    targets = len({item.name for item in body.target_addresses})
+    edges = len(set(sources)) * len(set(targets))
     most = settings.lineage_max_edges_per_pipeline
-    if sources * targets > most:
+    if edges > most:
         # a rule over both lists: loc ["body"] and a "Value error, " message, as §2.8 writes model-level rules
         detail = (
-            f"Value error, {sources} sources x {targets} targets would give the pipeline {sources * targets} lineage edges; "
+            f"Value error, {len(set(sources))} sources x {len(set(targets))} targets would give the pipeline {edges} lineage edges; "
             f"a pipeline may have at most {most} (raise WATCHER_LINEAGE_MAX_EDGES_PER_PIPELINE to allow more)"
         )
-        raise Unprocessable(("body",), detail, input_value=sources * targets)
+        raise Unprocessable(where, detail, input_value=edges)
 
 
 async def replace_lineage(

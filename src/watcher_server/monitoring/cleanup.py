@@ -86,20 +86,17 @@ async def cleanup(
         progress(len(ids))
         await asyncio.sleep((time.perf_counter() - started) * pause_ratio)
     # resolved incidents; open ones are never deleted
-    totals["total_freshness_pipeline_logs_deleted"] = await _delete_resolved(db, freshness_pipeline_log, cutoff, batch_size)
+    totals["total_freshness_pipeline_logs_deleted"] = await _delete_before(
+        db, freshness_pipeline_log, freshness_pipeline_log.c.resolved_at, cutoff, batch_size
+    )
     # Resolved anomaly incidents and old OpenLineage events go too; the contract's response has exactly
     # six keys, so their counts are in the run's log line only.
-    resolved_anomaly_incidents = await _delete_resolved(db, anomaly_incident, cutoff, batch_size)
+    resolved_anomaly_incidents = await _delete_before(db, anomaly_incident, anomaly_incident.c.resolved_at, cutoff, batch_size)
     lineage_events = await _delete_before(db, openlineage_event, openlineage_event.c.received_at, cutoff, batch_size)
     seconds = time.perf_counter() - began
     outcome = {**totals, "anomaly_incidents_deleted": resolved_anomaly_incidents, "openlineage_events_deleted": lineage_events}
     await record_check_run(db, "cleanup", now + dt.timedelta(seconds=seconds), seconds, outcome)
     return totals
-
-
-async def _delete_resolved(db: Database, table, cutoff: dt.datetime, batch_size: int) -> int:
-    """Delete the rows of an incident table resolved at or before `cutoff`, in committed batches."""
-    return await _delete_before(db, table, table.c.resolved_at, cutoff, batch_size)
 
 
 async def _delete_before(db: Database, table, column, cutoff: dt.datetime, batch_size: int) -> int:

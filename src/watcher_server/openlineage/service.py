@@ -16,20 +16,20 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, false, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..core.clock import CLOCK
 from ..core.errors import Unprocessable
-from ..core.ids import canonical_uuid
 from ..db.engine import Database
+from ..db.filters import uuid_equals
 from ..db.paging import Page
 from ..db.upsert import dialect_insert
 from ..executions import runs
 from ..executions.schemas import EndExecution
 from ..executions.service import end_locked
 from ..lineage.schemas import AddressCreate, AddressLineageCreate
-from ..lineage.service import check_lineage_size, replace_lineage, upsert_address
+from ..lineage.service import check_lineage_names, replace_lineage, upsert_address
 from ..pipelines.schemas import PipelineCreate
 from ..pipelines.service import create_or_get_pipeline, find_pipeline, revise_pipeline
 from ..settings import Settings
@@ -70,7 +70,6 @@ async def receive(db: Database, settings: Settings, received: Received) -> Outco
         return await _dataset_event(db, received)
     event = received.event
     inputs, outputs = mapping.unique_addresses(event.inputs), mapping.unique_addresses(event.outputs)
-    _check_sizes(settings, inputs, outputs)
     outcome = Outcome("created", 0, received.kind)
     try:
         pipeline_id = await _pipeline(db, settings, received, event.job, inputs, outputs, outcome)
@@ -130,21 +129,12 @@ def _address_bodies(addresses: list[mapping.DatasetAddress]) -> list[AddressCrea
     return [AddressCreate(**address.fields) for address in addresses]
 
 
-def _check_sizes(settings: Settings, inputs: list[mapping.DatasetAddress], outputs: list[mapping.DatasetAddress]) -> None:
-    """The lineage limits, before anything is written; named in the event's terms."""
-    # the limits count addresses and their distinct names: unvalidated bodies carrying the names suffice
-    body = AddressLineageCreate.model_construct(
-        pipeline_id=0,
-        source_addresses=[AddressCreate.model_construct(name=a.name) for a in inputs],
-        target_addresses=[AddressCreate.model_construct(name=a.name) for a in outputs],
-    )
+def _check_sizes(settings: Settings, inputs: list[str], outputs: list[str]) -> None:
+    """The lineage limits over address names, before anything is written; named in the event's terms."""
     try:
-        check_lineage_size(settings, body)
+        check_lineage_names(settings, inputs, outputs, sides=("inputs", "outputs"), where=())
     except Unprocessable as error:
-        side = {"source_addresses": "inputs", "target_addresses": "outputs"}.get(error.loc[-1])
-        loc = (side,) if side else ()
-        message = error.detail.replace("source_addresses", "inputs").replace("target_addresses", "outputs")
-        raise BadEvent([{"type": error.kind, "loc": loc, "msg": message, "input": error.input_value}]) from None
+        raise BadEvent([{"type": error.kind, "loc": error.loc, "msg": error.detail, "input": error.input_value}]) from None
 
 
 async def _pipeline(
@@ -207,11 +197,12 @@ async def _pipeline(
 
 
 def _checked_plan(settings: Settings, job: JobRef, stored, inputs: list[mapping.DatasetAddress], outputs: list[mapping.DatasetAddress]):
-    """The job's plan; the lineage it would make (a side kept from before included) must fit the limits."""
+    """The job's plan; the lineage it would make (a side kept from before included) must fit the limits. An
+    unchanged lineage was checked when it was written, so the limits cost nothing on the hot path."""
     plan = mapping.plan_job(job, stored, inputs, outputs)
     if plan.lineage_changed:
         lineage = plan.metadata[mapping.KEY]["lineage"]
-        _check_sizes(settings, *([mapping.DatasetAddress(n, {}) for n in lineage[side]] for side in ("inputs", "outputs")))
+        _check_sizes(settings, lineage["inputs"], lineage["outputs"])
     return plan
 
 
@@ -255,8 +246,7 @@ def _known(sent: dict[str, mapping.DatasetAddress], name: str) -> mapping.Datase
     (its type read from the name's scheme; its metadata and parts are left as stored)."""
     if name in sent:
         return sent[name]
-    kind = name.partition("://")[0] if "://" in name else mapping.naming.NO_SCHEME
-    type_name, group = mapping.naming.address_type(f"{kind}://")
+    type_name, group = mapping.naming.address_type(name)  # the name starts with its namespace's scheme
     return mapping.DatasetAddress(name, {"name": name, "address_type_name": type_name, "address_type_group_name": group})
 
 
@@ -377,8 +367,8 @@ async def list_events(
         statement = statement.where(ev.c.namespace == namespace)
     if name is not None:
         statement = statement.where(ev.c.name == name)
-    if run_id is not None:  # stored in its canonical spelling; what is not a UUID matches nothing
-        statement = statement.where(ev.c.run_id == canonical_uuid(run_id)) if canonical_uuid(run_id) else statement.where(false())
+    if run_id is not None:
+        statement = statement.where(uuid_equals(ev.c.run_id, run_id))
     if event_kind is not None:
         statement = statement.where(ev.c.event_kind == event_kind)
     if since is not None:

@@ -173,25 +173,17 @@ async def get_pipeline(db: Database, pipeline_id: int):
         return await require_row(conn, pipeline, pipeline_id, PIPELINE_NOT_FOUND)
 
 
-_FIND_BY_NAME = (
-    select(pipeline.c.id, pipeline.c.pipeline_metadata, pipeline_type.c.name.label("pipeline_type_name"))
-    .join(pipeline_type, pipeline_type.c.id == pipeline.c.pipeline_type_id)
-    .where(pipeline.c.name == bindparam("b_name"))
+_WITH_TYPE_NAME = select(pipeline.c.id, pipeline.c.pipeline_metadata, pipeline_type.c.name.label("pipeline_type_name")).join(
+    pipeline_type, pipeline_type.c.id == pipeline.c.pipeline_type_id
 )
+_FIND_BY_NAME = _WITH_TYPE_NAME.where(pipeline.c.name == bindparam("b_name"))
+_LOCKED_BY_ID = _WITH_TYPE_NAME.where(pipeline.c.id == bindparam("b_id")).with_for_update(of=pipeline)
 
 
 async def find_pipeline(db: Database, name: str):
     """(id, pipeline_metadata, pipeline_type_name) of the pipeline with this normalised name, or None."""
     async with db.single_statement(writes=False) as conn:
         return (await conn.execute(_FIND_BY_NAME, {"b_name": name})).first()
-
-
-_LOCKED_BY_ID = (
-    select(pipeline.c.id, pipeline.c.pipeline_metadata, pipeline_type.c.name.label("pipeline_type_name"))
-    .join(pipeline_type, pipeline_type.c.id == pipeline.c.pipeline_type_id)
-    .where(pipeline.c.id == bindparam("b_id"))
-    .with_for_update(of=pipeline)
-)
 
 
 async def revise_pipeline(db: Database, pipeline_id: int, revise: Callable[[Any], PipelineCreate | None]) -> bool:
