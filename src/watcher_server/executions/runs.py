@@ -20,13 +20,19 @@ _RUN_COLUMNS = (
     pe.c.id, pe.c.pipeline_id, pe.c.parent_id, pe.c.start_date, pe.c.end_date, pe.c.completed_successfully, pe.c.total_rows,
     pe.c.execution_metadata,
 )  # fmt: skip
-_LOCK_RUN = select(*_RUN_COLUMNS).where(pe.c.run_id == bindparam("run_id")).with_for_update()
+_READ_RUN = select(*_RUN_COLUMNS).where(pe.c.run_id == bindparam("run_id"))
+_LOCK_RUN = _READ_RUN.with_for_update()
 _RUN_ID = select(pe.c.id).where(pe.c.run_id == bindparam("run_id"))
 
 
 async def lock_run(conn: AsyncConnection, run_id: str):
     """The run's execution, locked for this transaction, or None."""
     return (await conn.execute(_LOCK_RUN, {"run_id": run_id})).first()
+
+
+async def read_run(conn: AsyncConnection, run_id: str):
+    """The run's execution as lock_run reads it, without the lock, or None."""
+    return (await conn.execute(_READ_RUN, {"run_id": run_id})).first()
 
 
 async def run_execution_id(conn: AsyncConnection, run_id: str) -> int | None:
@@ -45,7 +51,20 @@ async def create_run(
 ) -> int | None:
     """Create the run's execution, running since `start_date`; None when another transaction created it
     first. The closure rows under the parent are written by the insert's trigger."""
-    values = {
+    values = create_values(run_id, pipeline_id, parent_id, start_date, total_rows, metadata)
+    return (await conn.execute(create_statement(conn.dialect.name), values)).scalar()
+
+
+def create_values(
+    run_id: str,
+    pipeline_id: int,
+    parent_id: int | None,
+    start_date: dt.datetime,
+    total_rows: int | None,
+    metadata: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The parameters of create_statement."""
+    return {
         "run_id": run_id,
         "pipeline_id": pipeline_id,
         "parent_id": parent_id,
@@ -53,7 +72,6 @@ async def create_run(
         "execution_metadata": metadata,
         **start_values(start_date),
     }
-    return (await conn.execute(_create_statement(conn.dialect.name), values)).scalar()
 
 
 _CREATE_COLUMNS = (
@@ -63,8 +81,9 @@ _CREATE_COLUMNS = (
 
 
 @functools.lru_cache(maxsize=2)
-def _create_statement(dialect: str):
-    """Built once per backend, as the start's INSERT is (service.py)."""
+def create_statement(dialect: str):
+    """INSERT ... ON CONFLICT (run_id) DO NOTHING RETURNING id: the run's execution, or no row when it
+    exists. Built once per backend, as the start's INSERT is (service.py)."""
     statement = dialect_insert(dialect, pe).values({c: bindparam(c, type_=pe.c[c].type) for c in _CREATE_COLUMNS})
     return statement.on_conflict_do_nothing(index_elements=["run_id"], index_where=pe.c.run_id.is_not(None)).returning(pe.c.id)
 

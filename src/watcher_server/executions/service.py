@@ -31,7 +31,7 @@ from ..core.numbers import INT32_MAX, duration_seconds, throughput
 from ..db.engine import Database
 from ..db.filters import id_equals, uuid_equals
 from ..db.paging import Page
-from ..db.types import UTCDateTime
+from ..db.types import JSONDocument, UTCDateTime
 from ..pipelines.service import PIPELINE_NOT_FOUND, require_pipeline
 from ..pipelines.tables import pipeline
 from .schemas import EndExecution, StartExecution, render_execution
@@ -112,14 +112,44 @@ _LOCK_FOR_END = _READ_FOR_END.with_for_update()
 
 
 @functools.lru_cache(maxsize=128)
-def _end_in_one_statement(columns: tuple[str, ...], advance: bool):
+def _end_in_one_statement(columns: tuple[str, ...], advance: bool, unended: bool = False, then=None):
     """Update the execution only if total_rows is still what we read (the inputs of throughput), and
-    advance the pipeline in the same statement when the end is successful."""
-    ended = _end_statement(columns).where(pe.c.total_rows.is_not_distinct_from(bindparam("seen_total_rows", type_=BigInteger))).cte("ended")
+    advance the pipeline in the same statement when the end is successful. `unended`: only while the
+    execution is not ended and its start and metadata are as read too. `then(ended)`: a statement fed by
+    the ended row, run in the same statement; its RETURNING is what the statement returns."""
+    ended = _end_statement(columns).where(pe.c.total_rows.is_not_distinct_from(bindparam("seen_total_rows", type_=BigInteger)))
+    if unended:
+        ended = ended.where(
+            pe.c.end_date.is_(None),
+            pe.c.start_date == bindparam("seen_start_date", type_=UTCDateTime),
+            pe.c.execution_metadata.is_not_distinct_from(bindparam("seen_execution_metadata", type_=JSONDocument)),
+        )
+    ended = ended.cte("ended")
     statement = select(*ended.c)
+    if then is not None:
+        followed = then(ended).cte("followed")
+        statement = select(*followed.c).add_cte(followed)
     if advance:
         statement = statement.add_cte(_ADVANCE_PIPELINE.where(exists(select(ended.c.id))).cte("advanced"))
     return statement
+
+
+def end_as_read(body: EndExecution, current, *, then=None):
+    """PostgreSQL: the end of an execution read without a lock (`current`: its start_date, total_rows,
+    pipeline_id, end_date and execution_metadata), as (statement, parameters) of one autocommit statement
+    that applies only while the execution is unended and as read, and returns nothing otherwise. `then`
+    as for _end_in_one_statement: a module-level function, so the statement is built once."""
+    values = _end_values(body, current)
+    statement = _end_in_one_statement(tuple(sorted(values)), body.completed_successfully, True, then)
+    parameters = {
+        **values,
+        **_advance_parameters(body, current),
+        "execution_id": body.id,
+        "seen_total_rows": current.total_rows,
+        "seen_start_date": current.start_date,
+        "seen_execution_metadata": current.execution_metadata,
+    }
+    return statement, parameters
 
 
 def start_values(start_date: dt.datetime) -> dict[str, Any]:

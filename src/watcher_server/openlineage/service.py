@@ -16,7 +16,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..core.clock import CLOCK
@@ -27,7 +28,7 @@ from ..db.paging import Page
 from ..db.upsert import dialect_insert
 from ..executions import runs
 from ..executions.schemas import EndExecution
-from ..executions.service import end_locked
+from ..executions.service import end_as_read, end_locked
 from ..lineage.schemas import AddressCreate, AddressLineageCreate
 from ..lineage.service import check_lineage_names, replace_lineage, upsert_address
 from ..pipelines.schemas import PipelineCreate
@@ -99,6 +100,15 @@ def _store_statement(dialect: str):
 
 
 async def _store(conn: AsyncConnection, received: Received, pipeline_id: int | None, execution_id: int | None) -> int:
+    values = {**_event_row(received, pipeline_id), "execution_id": execution_id}
+    event_id = (await conn.execute(_store_statement(conn.dialect.name), values)).scalar()
+    if event_id is None:
+        raise _Repeat
+    return event_id
+
+
+def _event_row(received: Received, pipeline_id: int | None) -> dict[str, Any]:
+    """The event row's values but its execution_id."""
     event = received.event
     if isinstance(event, DatasetEvent):
         namespace, name, run_id, event_type = event.dataset.namespace, event.dataset.name, None, None
@@ -106,7 +116,7 @@ async def _store(conn: AsyncConnection, received: Received, pipeline_id: int | N
         namespace, name = event.job.namespace, event.job.name
         run_id = event.run.run_id if isinstance(event, RunEvent) else None
         event_type = (event.event_type or "OTHER") if isinstance(event, RunEvent) else None
-    values = {
+    return {
         "received_at": CLOCK.now(),
         "event_time": event.event_time,
         "event_kind": received.kind,
@@ -115,14 +125,9 @@ async def _store(conn: AsyncConnection, received: Received, pipeline_id: int | N
         "name": name,
         "run_id": run_id,
         "pipeline_id": pipeline_id,
-        "execution_id": execution_id,
         "event_hash": received.digest,
         "event": received.raw,
     }
-    event_id = (await conn.execute(_store_statement(conn.dialect.name), values)).scalar()
-    if event_id is None:
-        raise _Repeat
-    return event_id
 
 
 def _address_bodies(addresses: list[mapping.DatasetAddress]) -> list[AddressCreate]:
@@ -254,6 +259,8 @@ async def _run_event(db: Database, settings: Settings, received: Received, pipel
     """The run's execution created or brought up to date, and the event stored, in one transaction."""
     event: RunEvent = received.event
     parent = event.run.facets.parent if event.run.facets else None
+    if parent is None and db.dialect == "postgresql" and await _run_event_at_once(db, received, pipeline_id, outcome):
+        return
     parent_pipeline_id = None
     if parent is not None:
         parent_pipeline_id = await _pipeline(db, settings, received, parent.job, [], [], outcome)
@@ -294,6 +301,73 @@ async def _run_event(db: Database, settings: Settings, received: Received, pipel
         elif terminal is None and await runs.revise_run(conn, current, start, total_rows, metadata):
             outcome.ended = (current.id, current.pipeline_id, True)  # its duration or rows changed: checked again
         outcome.event_id = await _store(conn, received, pipeline_id, current.id)
+
+
+async def _run_event_at_once(db: Database, received: Received, pipeline_id: int, outcome: Outcome) -> bool:
+    """PostgreSQL, a run without a parent: its two usual events in autocommit statements, without the
+    BEGIN/COMMIT round trips. A START that is the run's first event is one statement (execution and event
+    row); a terminal event of a started, unended run reads it, then ends it and stores the event in one
+    statement that applies only while the run is as read. False, and nothing written, for anything else
+    (a run seen before its START, a repeat, a race lost): _run_event's transaction decides those."""
+    event: RunEvent = received.event
+    when = event.event_time
+    terminal = TERMINAL.get(event.event_type)
+    try:
+        async with db.single_statement() as conn:
+            if event.event_type == "START":
+                metadata = mapping.run_metadata(None, event, received.raw)
+                values = runs.create_values(event.run.run_id, pipeline_id, None, when, mapping.total_rows(event), metadata)
+                row = (await conn.execute(_start_and_store(), {**values, **_prefixed(received, pipeline_id)})).first()
+            elif terminal is not None:
+                current = await runs.read_run(conn, event.run.run_id)
+                if current is None or current.end_date is not None or current.start_date > when - mapping.ONE_TICK:
+                    return False
+                rows = mapping.total_rows(event)
+                body = EndExecution(
+                    id=current.id,
+                    end_date=when,
+                    completed_successfully=terminal,
+                    total_rows=current.total_rows if rows is None else rows,
+                    execution_metadata=mapping.run_metadata(current.execution_metadata, event, received.raw),
+                )
+                statement, parameters = end_as_read(body, current, then=_store_ended)
+                row = (await conn.execute(statement, {**parameters, **_prefixed(received, pipeline_id)})).first()
+                if row is not None:
+                    outcome.ended = (current.id, current.pipeline_id, terminal)
+            else:
+                return False
+    except IntegrityError:  # the event row exists (a repeat whose run is gone): nothing was written
+        return False
+    if row is None:
+        return False
+    outcome.event_id, outcome.execution_id = row
+    return True
+
+
+def _prefixed(received: Received, pipeline_id: int) -> dict[str, Any]:
+    return {f"event_{key}": value for key, value in _event_row(received, pipeline_id).items()}
+
+
+def _event_insert(execution_id):
+    """The event row's INSERT fed by another statement's row (`execution_id` one of its columns), the rest
+    from parameters named event_*. No ON CONFLICT: a repeat fails the whole statement, so nothing of it
+    is written."""
+    columns = [column for column in ev.c if column.name not in ("id",)]
+    values = [execution_id if column.name == "execution_id" else bindparam(f"event_{column.name}", type_=column.type) for column in columns]
+    return insert(ev).from_select([column.name for column in columns], select(*values)).returning(ev.c.id, ev.c.execution_id)
+
+
+def _store_ended(ended):
+    return _event_insert(ended.c.id)
+
+
+@functools.lru_cache(maxsize=1)
+def _start_and_store():
+    """A START as its run's first event: the execution (the closure by its trigger) and the event row;
+    no row when the run exists."""
+    run = runs.create_statement("postgresql").cte("run")
+    stored = _event_insert(run.c.id).cte("stored")
+    return select(*stored.c)
 
 
 async def _parent_execution(conn: AsyncConnection, parent, parent_pipeline_id: int, start: dt.datetime) -> int:
