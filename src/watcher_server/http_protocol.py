@@ -85,6 +85,45 @@ class _DiscardingParser:
         pass
 
 
+class HeadWithBody:
+    """The transport as a request's cycle sees it: uvicorn writes a response's status line and headers,
+    then its body, each in a send of its own; here the head is held until the body comes, in the same
+    turn of the event loop for nearly every answer, and both go out in one send. Whatever is held is
+    written, in order, before any later write or close, and at the end of the loop's turn at the latest."""
+
+    __slots__ = ("_transport", "_loop", "_held", "_flush")
+
+    def __init__(self, transport, loop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+        self._flush = None
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._flush.cancel()
+            self._transport.write(held + data)
+        elif data[-4:] == b"\r\n\r\n":  # a head (or a body that looks like one: it is only delayed)
+            self._held = bytes(data)
+            self._flush = self._loop.call_soon(self._write_held)
+        else:
+            self._transport.write(data)
+
+    def _write_held(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            self._transport.write(held)
+
+    def close(self) -> None:
+        self._write_held()
+        self._transport.close()
+
+    def __getattr__(self, name: str):
+        return getattr(self._transport, name)
+
+
 class UpgradeDecliningProtocol(HttpToolsProtocol):
     _body_remaining = 0  # bytes of a declined upgrade request's body still to come
     _state = IDLE
@@ -95,6 +134,7 @@ class UpgradeDecliningProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._one_send_per_answer = HeadWithBody(transport, self.loop)
         limits = self.limits = http_limits()
         self._max_header_bytes = limits.max_header_bytes
         if len(self.connections) > limits.max_connections:
@@ -300,6 +340,8 @@ class UpgradeDecliningProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._state = BODY
         super().on_headers_complete()
+        if self.cycle.transport is self.transport:
+            self.cycle.transport = self._one_send_per_answer
 
     def on_message_complete(self) -> None:
         self._state = IDLE

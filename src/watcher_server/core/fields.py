@@ -65,6 +65,8 @@ def _json_safe(value: Any) -> Any:
 
 def json_problem(value: Any, depth: int = 1, path: tuple[str | int, ...] = ()) -> tuple[tuple[str | int, ...], PydanticCustomError] | None:
     """The first place where `value` is not JSON every backend can store, and why; None when it is."""
+    if _storable(value, depth):  # the usual answer, found without building a path per node
+        return None
     try:
         if isinstance(value, float) and not math.isfinite(value):
             raise PydanticCustomError("json_number", "JSON numbers must be finite (no NaN or Infinity)")
@@ -87,6 +89,35 @@ def json_problem(value: Any, depth: int = 1, path: tuple[str | int, ...] = ()) -
             if (problem := json_problem(item, depth + 1, (*path, index))) is not None:
                 return problem
     return None
+
+
+def _storable(value: Any, depth: int) -> bool:
+    """json_problem(value) is None, decided by the same rules, faster."""
+    if isinstance(value, str):
+        return "\x00" not in value and (value.isascii() or _encodes(value))
+    if isinstance(value, dict):
+        if depth > MAX_JSON_DEPTH:
+            return False
+        for key, item in value.items():  # noqa: SIM110 (all() over a generator costs a frame per container)
+            if not (_storable(key, depth) and _storable(item, depth + 1)):
+                return False
+        return True
+    if isinstance(value, list):
+        if depth > MAX_JSON_DEPTH:
+            return False
+        for item in value:  # noqa: SIM110 (as above)
+            if not _storable(item, depth + 1):
+                return False
+        return True
+    return not isinstance(value, float) or math.isfinite(value)
+
+
+def _encodes(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # A name after trimming and lower-casing (core.text.normalize, the one rule), 1-150 characters.
