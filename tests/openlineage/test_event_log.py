@@ -118,3 +118,17 @@ async def test_log_cleanup_deletes_events_received_before_its_cutoff(client, clo
     [line] = [r for r in caplog.records if getattr(r, "check", None) == "cleanup" and not getattr(r, "dry_run", False)][-1:]
     counts = {k: v for k, v in vars(line).items() if "event" in k.lower() and isinstance(v, int) and not isinstance(v, bool)}
     assert 2 in counts.values(), vars(line)
+
+
+async def test_numbers_beyond_64_bits_and_precise_decimals_are_kept_exactly_as_sent(client):
+    run_id = new_run_id()
+    start = as_json(run_event("START", at(0), run_id, ("shop", "load_orders")))
+    exact = {"huge": 2**70, "below_int64": -(2**63) - 1, "u64": 2**64 - 1, "long_decimal": 0.1234567890123456789, "small": 42}
+    start["run"]["facets"]["custom"] = {"_producer": "p", "_schemaURL": "s", **exact}
+
+    execution_id = (await send(client, start))["execution_id"]
+
+    assert (await stored_events(client))[0]["event"]["run"]["facets"]["custom"] == start["run"]["facets"]["custom"]
+    execution = await get_ok(client, f"/pipeline_execution/{execution_id}")
+    kept = execution["execution_metadata"]["openlineage"]["run_facets"]["custom"]
+    assert {key: kept[key] for key in exact} == exact and isinstance(kept["huge"], int)

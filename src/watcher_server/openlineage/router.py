@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import Query, Request
 from fastapi.exceptions import HTTPException, RequestValidationError
 
@@ -20,6 +22,7 @@ from .schemas import render_event
 router = api_router(tags=["openlineage"])
 
 MAX_BATCH = 1000
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")  # every integer of at most 18 digits fits in 64 bits
 ENCODINGS = ("gzip", "x-gzip", "identity", "")
 
 _EVENT_SCHEMA = {
@@ -51,8 +54,14 @@ def _decoded(request: Request, body: bytes, limit: int) -> bytes:
 
 
 def _parsed(body: bytes) -> Any:
-    """The standard parser, not orjson: orjson reads integers beyond 64 bits as floats, and an event's
-    facets must be stored as sent."""
+    """orjson, several times faster on an event's kilobytes, unless a number could be beyond 64 bits (it
+    would read that as a float, and facets are stored as sent) or orjson refuses the body: then the
+    standard parser, which reads such numbers exactly and names what is wrong."""
+    if _LONG_DIGITS.search(body) is None:
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as error:
