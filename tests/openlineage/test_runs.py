@@ -292,6 +292,44 @@ async def test_the_first_event_of_a_run_that_names_a_parent_sets_it_for_good(cli
     assert [c["id"] for c in tree["child_executions"]] == [execution["id"]]
 
 
+async def test_task_runs_of_a_dag_run_that_started_first_nest_under_it_at_every_depth(client):
+    dag_run, task_run, step_run = new_run_id(), new_run_id(), new_run_id()
+    dag, task, step = ("airflow", "daily_sales"), ("airflow", "daily_sales.extract"), ("spark", "extract_job")
+    dag_execution = created(await send(client, run_event("START", at(0), dag_run, dag)))[1]
+    task_execution = created(await send(client, run_event("START", at(1), task_run, task, parent=parent_facet(dag_run, dag))))[1]
+    step_parent = parent_facet(task_run, task, dag_run, dag)
+    step_execution = created(await send(client, run_event("START", at(2), step_run, step, parent=step_parent)))[1]
+    running = await get_ok(client, f"/pipeline_execution/{dag_execution}")  # nested by the STARTs alone
+    assert [c["id"] for c in running["child_executions"]] == [task_execution]
+    assert [c["id"] for c in running["child_executions"][0]["child_executions"]] == [step_execution]
+    for run_id, job, minute, parent in (
+        (step_run, step, 3, step_parent),
+        (task_run, task, 4, parent_facet(dag_run, dag)),
+        (dag_run, dag, 5, None),
+    ):
+        await send(client, run_event("COMPLETE", at(minute), run_id, job, parent=parent))
+
+    assert (await execution_of(client, task_run))["parent_id"] == dag_execution
+    assert (await execution_of(client, step_run))["parent_id"] == task_execution
+    tree = await get_ok(client, f"/pipeline_execution/{dag_execution}")
+    assert [c["id"] for c in tree["child_executions"]] == [task_execution]
+    assert [c["id"] for c in tree["child_executions"][0]["child_executions"]] == [step_execution]
+    assert all(e["completed_successfully"] for e in await get_ok(client, "/pipeline_execution"))
+
+
+async def test_a_run_whose_end_first_names_its_parent_is_nested_under_it_by_that_end(client):
+    run_id, dbt_run = new_run_id(), new_run_id()
+    job, dbt_job = ("dbt", "shop.model.orders"), ("dbt", "dbt-run-shop")
+    dbt_execution = created(await send(client, run_event("START", at(0), dbt_run, dbt_job)))[1]
+    await send(client, run_event("START", at(1), run_id, job))
+    await send(client, run_event("COMPLETE", at(2), run_id, job, parent=parent_facet(dbt_run, dbt_job)))
+
+    execution = await execution_of(client, run_id)
+    assert execution["parent_id"] == dbt_execution and execution["completed_successfully"] is True
+    tree = await get_ok(client, f"/pipeline_execution/{dbt_execution}")
+    assert [c["id"] for c in tree["child_executions"]] == [execution["id"]]
+
+
 async def test_anomaly_detection_runs_on_openlineage_executions_after_a_successful_end(client, clock):
     clock.freeze(dt.datetime(2025, 3, 25, 12, 0, tzinfo=UTC))
     pipeline_id, execution_id = created(await send(client, job_event(at(0), JOB)), kind="job")

@@ -261,11 +261,11 @@ async def _run_event(db: Database, settings: Settings, received: Received, pipel
     """The run's execution created or brought up to date, and the event stored, in one transaction."""
     event: RunEvent = received.event
     parent = event.run.facets.parent if event.run.facets else None
-    if parent is None and db.dialect == "postgresql" and await _run_event_at_once(db, received, pipeline_id, outcome):
-        return
     parent_pipeline_id = None
     if parent is not None:
         parent_pipeline_id = await _pipeline(db, settings, received, parent.job, [], [], outcome)
+    if db.dialect == "postgresql" and await _run_event_at_once(db, received, pipeline_id, outcome):
+        return
     when = event.event_time
     terminal = TERMINAL.get(event.event_type)
     rows = mapping.total_rows(event)
@@ -306,23 +306,30 @@ async def _run_event(db: Database, settings: Settings, received: Received, pipel
 
 
 async def _run_event_at_once(db: Database, received: Received, pipeline_id: int, outcome: Outcome) -> bool:
-    """PostgreSQL, a run without a parent: its two usual events in autocommit statements, without the
-    BEGIN/COMMIT round trips. A START that is the run's first event is one statement (execution and event
-    row); a terminal event of a started, unended run reads it, then ends it and stores the event in one
-    statement that applies only while the run is as read. False, and nothing written, for anything else
-    (a run seen before its START, a repeat, a race lost): _run_event's transaction decides those."""
+    """PostgreSQL: a run's two usual events in autocommit statements, without the BEGIN/COMMIT round
+    trips. A START that is the run's first event is one statement (execution and event row), after
+    reading its parent's execution id when it names one; a terminal event of a started, unended run
+    reads it, then ends it and stores the event in one statement that applies only while the run is as
+    read. False, and nothing written, for anything else (a run seen before its START, a parent not seen
+    yet or not set yet, a repeat, a race lost): _run_event's transaction decides those."""
     event: RunEvent = received.event
     when = event.event_time
     terminal = TERMINAL.get(event.event_type)
+    parent = event.run.facets.parent if event.run.facets else None
     try:
         async with db.single_statement() as conn:
             if event.event_type == "START":
+                parent_id = None if parent is None else await runs.run_execution_id(conn, parent.run.run_id)
+                if parent is not None and parent_id is None:
+                    return False
                 metadata = mapping.run_metadata(None, event, received.raw)
-                values = runs.create_values(event.run.run_id, pipeline_id, None, when, mapping.total_rows(event), metadata)
+                values = runs.create_values(event.run.run_id, pipeline_id, parent_id, when, mapping.total_rows(event), metadata)
                 row = (await conn.execute(_start_and_store(), {**values, **_prefixed(received, pipeline_id)})).first()
             elif terminal is not None:
                 current = await runs.read_run(conn, event.run.run_id)
                 if current is None or current.end_date is not None or current.start_date > when - mapping.ONE_TICK:
+                    return False
+                if parent is not None and current.parent_id is None:  # this event sets the parent: adopt()
                     return False
                 rows = mapping.total_rows(event)
                 body = EndExecution(
