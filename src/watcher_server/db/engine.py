@@ -12,11 +12,13 @@ from collections.abc import AsyncIterator
 import orjson
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 from sqlalchemy.util import queue as sqla_queue
 from sqlalchemy.util.concurrency import await_, greenlet_spawn
 
+from .file_lock import FileWriteLock
 from .timeouts import DEFAULT_LOCK_TIMEOUT_SECONDS, DbTimeouts
 from .urls import async_url
 
@@ -193,12 +195,17 @@ def _configure_sqlite(engine: AsyncEngine, lock_timeout_seconds: float) -> None:
     """WAL, a busy timeout, enforced foreign keys, and BEGIN IMMEDIATE for writing transactions.
 
     A deferred transaction that reads and then writes cannot wait for a concurrent writer in WAL
-    mode (it fails with SQLITE_BUSY at once), so writers take the lock up front and queue on the
-    busy timeout instead.
+    mode (it fails with SQLITE_BUSY at once), so writers take the lock up front. Before that, a
+    writer takes the file lock that writers of all processes share (file_lock.py), and waits there
+    rather than in SQLite's sleeping busy handler.
     """
 
+    lock_path = _write_lock_path(engine.url.database)
+
     @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection, _record):
+    def _on_connect(dbapi_connection, record):
+        if lock_path is not None:
+            record.info[WRITE_LOCK] = FileWriteLock(lock_path)
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
         cursor = dbapi_connection.cursor()
         # busy_timeout first: switching to WAL needs a lock, and another process may hold one
@@ -208,18 +215,50 @@ def _configure_sqlite(engine: AsyncEngine, lock_timeout_seconds: float) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
+    @event.listens_for(engine.sync_engine, "close")
+    def _on_close(_dbapi_connection, record):
+        lock = record.info.pop(WRITE_LOCK, None)
+        if lock is not None:
+            lock.close()
+
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection):
-        statement = "BEGIN IMMEDIATE" if connection.get_execution_options().get("watcher_write") else "BEGIN"
+        write = connection.get_execution_options().get("watcher_write")
+        statement = "BEGIN IMMEDIATE" if write else "BEGIN"
         adapted = connection.connection.dbapi_connection
+        lock = connection.connection.info.get(WRITE_LOCK) if write else None
         # aiosqlite's own execute() is one thread hop; a SQLAlchemy cursor round (open, execute,
         # close) would be three, on every transaction.
         try:
+            if lock is not None:
+                aio = adapted._connection
+                if not await_(lock.begin(aio._execute, lambda: aio._conn.execute(statement), lock_timeout_seconds)):
+                    raise DatabaseBusy("another process held the SQLite write lock past the lock timeout")
+                return
             await_(adapted._connection.execute(statement))
         except sqlite3.OperationalError as exc:  # another process held the write lock past the busy timeout
             if "locked" in str(exc) or "busy" in str(exc):
                 raise DatabaseBusy(f"SQLite database is locked: {exc}") from exc
             raise
+
+
+WRITE_LOCK = "watcher_write_lock"  # a SQLite connection's FileWriteLock, in its pool record's info
+
+
+def _write_lock_path(database: str | None) -> str | None:
+    """The lock file beside a SQLite database file; none for an in-memory database."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return f"{database}.write-lock"
+
+
+def _release_write_lock(conn: AsyncConnection) -> None:
+    try:
+        lock = conn.sync_connection.connection.info.get(WRITE_LOCK)
+    except SQLAlchemyError:  # the connection was invalidated: closing its descriptor released the lock
+        return
+    if lock is not None:
+        lock.release()
 
 
 class Database:
@@ -248,8 +287,11 @@ class Database:
         try:
             async with self.engine.connect() as conn:
                 await conn.execution_options(watcher_write=True)
-                async with conn.begin():
-                    yield conn
+                try:
+                    async with conn.begin():
+                        yield conn
+                finally:
+                    _release_write_lock(conn)
         finally:
             self._sqlite_writer.release()
 
