@@ -36,21 +36,39 @@ class FileWriteLock:
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         self._guard = threading.Lock()  # attempts change state in the connection's thread and the loop's
         self._held: _Attempt | None = None
+        self._abandoned: asyncio.Future | None = None  # a wait given up on, maybe still in the thread
 
     async def begin(self, run_in_thread, sqlite_begin, timeout: float) -> bool:
         """Take the lock, then `sqlite_begin()`, both in the connection's thread (`run_in_thread(fn)`),
         within `timeout` seconds; False, and nothing held, when another process kept the lock that long."""
         attempt = _Attempt()
+        # the usual case, one hop: the lock is free (and no abandoned wait is queued in the thread before
+        # this, which would hold this hop up for as long as another process keeps the lock)
+        if self._abandoned is None or self._abandoned.done():
+            self._abandoned = None
+            if await run_in_thread(lambda: self._take_free(attempt, sqlite_begin)):
+                self._held = attempt
+                return True
         taking = asyncio.ensure_future(run_in_thread(lambda: self._take(attempt, sqlite_begin)))
         done, _ = await asyncio.wait({taking}, timeout=timeout)
         if not done:
             with self._guard:
                 if attempt.state == WAITING:
                     attempt.state = ABANDONED  # the thread lets the lock go when it comes
+                    self._abandoned = taking
                     return False
             # it came as the time ran out: BEGIN is under way
         await taking
         self._held = attempt
+        return True
+
+    def _take_free(self, attempt: _Attempt, sqlite_begin) -> bool:
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        attempt.state = HELD
+        self._begin_held(attempt, sqlite_begin)
         return True
 
     def _take(self, attempt: _Attempt, sqlite_begin) -> None:
@@ -63,6 +81,9 @@ class FileWriteLock:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
                 return
             attempt.state = HELD
+        self._begin_held(attempt, sqlite_begin)
+
+    def _begin_held(self, attempt: _Attempt, sqlite_begin) -> None:
         try:
             sqlite_begin()
         except BaseException:
