@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, bindparam, exists, insert, literal, select, true, update
@@ -40,38 +41,33 @@ async def run_execution_id(conn: AsyncConnection, run_id: str) -> int | None:
     return (await conn.execute(_RUN_ID, {"run_id": run_id})).scalar()
 
 
-async def create_run(
-    conn: AsyncConnection,
-    run_id: str,
-    pipeline_id: int,
-    parent_id: int | None,
-    start_date: dt.datetime,
-    total_rows: int | None,
-    metadata: dict[str, Any] | None,
-) -> int | None:
-    """Create the run's execution, running since `start_date`; None when another transaction created it
-    first. The closure rows under the parent are written by the insert's trigger."""
-    values = create_values(run_id, pipeline_id, parent_id, start_date, total_rows, metadata)
-    return (await conn.execute(create_statement(conn.dialect.name), values)).scalar()
+@dataclass(frozen=True)
+class NewRun:
+    """A run's execution to create, running since `start_date`."""
+
+    run_id: str
+    pipeline_id: int
+    parent_id: int | None
+    start_date: dt.datetime
+    total_rows: int | None = None
+    metadata: dict[str, Any] | None = None
+
+    def values(self) -> dict[str, Any]:
+        """The parameters of create_statement."""
+        return {
+            "run_id": self.run_id,
+            "pipeline_id": self.pipeline_id,
+            "parent_id": self.parent_id,
+            "total_rows": self.total_rows,
+            "execution_metadata": self.metadata,
+            **start_values(self.start_date),
+        }
 
 
-def create_values(
-    run_id: str,
-    pipeline_id: int,
-    parent_id: int | None,
-    start_date: dt.datetime,
-    total_rows: int | None,
-    metadata: dict[str, Any] | None,
-) -> dict[str, Any]:
-    """The parameters of create_statement."""
-    return {
-        "run_id": run_id,
-        "pipeline_id": pipeline_id,
-        "parent_id": parent_id,
-        "total_rows": total_rows,
-        "execution_metadata": metadata,
-        **start_values(start_date),
-    }
+async def create_run(conn: AsyncConnection, run: NewRun) -> int | None:
+    """Create the run's execution; None when another transaction created it first. The closure rows
+    under the parent are written by the insert's trigger."""
+    return (await conn.execute(create_statement(conn.dialect.name), run.values())).scalar()
 
 
 _CREATE_COLUMNS = (

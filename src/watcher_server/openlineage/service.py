@@ -277,7 +277,7 @@ async def _run_event(db: Database, settings: Settings, received: Received, pipel
             start = when - mapping.ONE_TICK if terminal is not None else when
             parent_id = None if parent is None else await _parent_execution(conn, parent, parent_pipeline_id, start)
             metadata = mapping.run_metadata(None, event, received.raw)
-            created = await runs.create_run(conn, event.run.run_id, pipeline_id, parent_id, start, rows, metadata)
+            created = await runs.create_run(conn, runs.NewRun(event.run.run_id, pipeline_id, parent_id, start, rows, metadata))
             if created is not None:
                 outcome.execution_id = created
                 if terminal is not None:
@@ -323,7 +323,7 @@ async def _run_event_at_once(db: Database, received: Received, pipeline_id: int,
                 if parent is not None and parent_id is None:
                     return False
                 metadata = mapping.run_metadata(None, event, received.raw)
-                values = runs.create_values(event.run.run_id, pipeline_id, parent_id, when, mapping.total_rows(event), metadata)
+                values = runs.NewRun(event.run.run_id, pipeline_id, parent_id, when, mapping.total_rows(event), metadata).values()
                 row = (await conn.execute(_start_and_store(), {**values, **_prefixed(received, pipeline_id)})).first()
             elif terminal is not None:
                 current = await runs.read_run(conn, event.run.run_id)
@@ -383,7 +383,7 @@ async def _parent_execution(conn: AsyncConnection, parent, parent_pipeline_id: i
     """The parent run's execution; one not seen yet runs from its child's start until its own events come."""
     parent_id = await runs.run_execution_id(conn, parent.run.run_id)
     if parent_id is None:
-        parent_id = await runs.create_run(conn, parent.run.run_id, parent_pipeline_id, None, start, None, None)
+        parent_id = await runs.create_run(conn, runs.NewRun(parent.run.run_id, parent_pipeline_id, None, start))
         if parent_id is None:  # created meanwhile by another child or its own event
             parent_id = await runs.run_execution_id(conn, parent.run.run_id)
     return parent_id
