@@ -3,9 +3,9 @@
 An event is a few short transactions, each idempotent: the pipelines (create-or-get), the lineage when it
 changed, then one transaction that applies the run and stores the event. The event row is written with
 the run's changes, so a stored event is an applied one, and a producer's retry of a failed post redoes
-only what is missing. On PostgreSQL a parentless run's START and terminal event, nearly all the traffic,
-skip BEGIN/COMMIT: each is one statement (after a plain read, for the end) that applies only while the
-run is as read, and anything else takes the locked transaction (`_run_event_at_once`).
+only what is missing. On PostgreSQL a run's START and terminal event, nearly all the traffic, skip
+BEGIN/COMMIT: each is one statement (after a plain read of the parent's id or of the run) that applies
+only while what it read still holds; anything else takes the locked transaction (`_run_event_at_once`).
 """
 
 from __future__ import annotations
@@ -345,7 +345,9 @@ async def _run_event_at_once(db: Database, received: Received, pipeline_id: int,
                     outcome.ended = (current.id, current.pipeline_id, terminal)
             else:
                 return False
-    except IntegrityError:  # the event row exists (a repeat whose run is gone): nothing was written
+    except IntegrityError:
+        # e.g. the event row exists but its run is gone: the statement wrote nothing, and the locked
+        # transaction answers (a repeat) or names the problem
         return False
     if row is None:
         return False
@@ -361,7 +363,7 @@ def _event_insert(execution_id):
     """The event row's INSERT fed by another statement's row (`execution_id` one of its columns), the rest
     from parameters named event_*. No ON CONFLICT: a repeat fails the whole statement, so nothing of it
     is written."""
-    columns = [column for column in ev.c if column.name not in ("id",)]
+    columns = [column for column in ev.c if column.name != "id"]
     values = [execution_id if column.name == "execution_id" else bindparam(f"event_{column.name}", type_=column.type) for column in columns]
     return insert(ev).from_select([column.name for column in columns], select(*values)).returning(ev.c.id, ev.c.execution_id)
 
