@@ -29,7 +29,6 @@ async def _wait_for_a_blocked_writer(db) -> None:
 async def test_an_end_racing_another_write_of_the_runs_metadata_keeps_both(client, db):
     run_id = new_run_id()
     execution_id = (await send(client, run_event("START", at(0), run_id, JOB)))["execution_id"]
-    complete = asyncio.ensure_future(asyncio.sleep(0))
     async with db.write() as conn:
         stored = (
             await conn.execute(

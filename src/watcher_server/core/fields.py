@@ -65,59 +65,50 @@ def _json_safe(value: Any) -> Any:
 
 def json_problem(value: Any, depth: int = 1, path: tuple[str | int, ...] = ()) -> tuple[tuple[str | int, ...], PydanticCustomError] | None:
     """The first place where `value` is not JSON every backend can store, and why; None when it is."""
-    if _storable(value, depth):  # the usual answer, found without building a path per node
+    problem = _problem(value, depth)
+    if problem is None:
         return None
-    try:
-        if isinstance(value, float) and not math.isfinite(value):
-            raise PydanticCustomError("json_number", "JSON numbers must be finite (no NaN or Infinity)")
-        if isinstance(value, str):
-            storable_text(value)
-        elif isinstance(value, (dict, list)) and depth > MAX_JSON_DEPTH:
-            raise PydanticCustomError("json_depth", "JSON objects may nest at most {max_depth} levels", {"max_depth": MAX_JSON_DEPTH})
-    except PydanticCustomError as error:
-        return path, error
+    inside, error = problem
+    return (*path, *reversed(inside)), error
+
+
+def _problem(value: Any, depth: int) -> tuple[list[str | int], PydanticCustomError] | None:
+    """json_problem's walk; the path is built only for a problem, innermost key first, on the way out."""
+    if isinstance(value, str):
+        return _text_problem(value)
     if isinstance(value, dict):
+        if depth > MAX_JSON_DEPTH:
+            return [], _too_deep()
         for key, item in value.items():
-            try:
-                storable_text(key)
-            except PydanticCustomError as error:
-                return path, error
-            if (problem := json_problem(item, depth + 1, (*path, key))) is not None:
+            if (problem := _text_problem(key)) is not None:
+                return problem
+            if (problem := _problem(item, depth + 1)) is not None:
+                problem[0].append(key)
                 return problem
     elif isinstance(value, list):
+        if depth > MAX_JSON_DEPTH:
+            return [], _too_deep()
         for index, item in enumerate(value):
-            if (problem := json_problem(item, depth + 1, (*path, index))) is not None:
+            if (problem := _problem(item, depth + 1)) is not None:
+                problem[0].append(index)
                 return problem
+    elif isinstance(value, float) and not math.isfinite(value):
+        return [], PydanticCustomError("json_number", "JSON numbers must be finite (no NaN or Infinity)")
     return None
 
 
-def _storable(value: Any, depth: int) -> bool:
-    """json_problem(value) is None, decided by the same rules, faster."""
-    if isinstance(value, str):
-        return "\x00" not in value and (value.isascii() or _encodes(value))
-    if isinstance(value, dict):
-        if depth > MAX_JSON_DEPTH:
-            return False
-        for key, item in value.items():  # noqa: SIM110 (all() over a generator costs a frame per container)
-            if not (_storable(key, depth) and _storable(item, depth + 1)):
-                return False
-        return True
-    if isinstance(value, list):
-        if depth > MAX_JSON_DEPTH:
-            return False
-        for item in value:  # noqa: SIM110 (as above)
-            if not _storable(item, depth + 1):
-                return False
-        return True
-    return not isinstance(value, float) or math.isfinite(value)
-
-
-def _encodes(value: str) -> bool:
+def _text_problem(value: str) -> tuple[list[str | int], PydanticCustomError] | None:
+    if value.isascii() and "\x00" not in value:  # nearly every string, without encoding it
+        return None
     try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+        storable_text(value)
+    except PydanticCustomError as error:
+        return [], error
+    return None
+
+
+def _too_deep() -> PydanticCustomError:
+    return PydanticCustomError("json_depth", "JSON objects may nest at most {max_depth} levels", {"max_depth": MAX_JSON_DEPTH})
 
 
 # A name after trimming and lower-casing (core.text.normalize, the one rule), 1-150 characters.

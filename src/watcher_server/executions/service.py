@@ -139,16 +139,16 @@ def end_as_read(body: EndExecution, current, *, then=None):
     pipeline_id, end_date and execution_metadata), as (statement, parameters) of one autocommit statement
     that applies only while the execution is unended and as read, and returns nothing otherwise. `then`
     as for _end_in_one_statement: a module-level function, so the statement is built once."""
+    return _one_statement_end(body, current, unended=True, then=then)
+
+
+def _one_statement_end(body: EndExecution, current, unended: bool = False, then=None):
+    """(statement, parameters) of _end_in_one_statement for this end of `current` as read."""
     values = _end_values(body, current)
-    statement = _end_in_one_statement(tuple(sorted(values)), body.completed_successfully, True, then)
-    parameters = {
-        **values,
-        **_advance_parameters(body, current),
-        "execution_id": body.id,
-        "seen_total_rows": current.total_rows,
-        "seen_start_date": current.start_date,
-        "seen_execution_metadata": current.execution_metadata,
-    }
+    statement = _end_in_one_statement(tuple(sorted(values)), body.completed_successfully, unended, then)
+    parameters = {**values, **_advance_parameters(body, current), "execution_id": body.id, "seen_total_rows": current.total_rows}
+    if unended:
+        parameters.update(seen_start_date=current.start_date, seen_execution_metadata=current.execution_metadata)
     return statement, parameters
 
 
@@ -193,15 +193,7 @@ async def end(db: Database, body: EndExecution):
         async with db.single_statement() as conn:
             current = (await conn.execute(_READ_FOR_END, {"id": body.id})).first()
             if current is not None:
-                values = _end_values(body, current)
-                statement = _end_in_one_statement(tuple(sorted(values)), body.completed_successfully)
-                parameters = {
-                    **values,
-                    **_advance_parameters(body, current),
-                    "execution_id": body.id,
-                    "seen_total_rows": current.total_rows,
-                }
-                ended = (await conn.execute(statement, parameters)).first()
+                ended = (await conn.execute(*_one_statement_end(body, current))).first()
                 if ended is not None:
                     return ended
         # unknown id, or a concurrent end changed total_rows: the locking path decides
@@ -213,11 +205,9 @@ async def end(db: Database, body: EndExecution):
 async def end_locked(conn: AsyncConnection, body: EndExecution, current):
     """End the execution `current` (its start_date, total_rows and pipeline_id, or None when it does not
     exist) whose row this transaction has locked; returns the ended execution."""
-    values = _end_values(body, current)
     if conn.dialect.name == "postgresql":  # one round trip: the row is locked, so total_rows is as read
-        statement = _end_in_one_statement(tuple(sorted(values)), body.completed_successfully)
-        parameters = {**values, **_advance_parameters(body, current), "execution_id": body.id, "seen_total_rows": current.total_rows}
-        return (await conn.execute(statement, parameters)).one()
+        return (await conn.execute(*_one_statement_end(body, current))).one()
+    values = _end_values(body, current)
     ended = (await conn.execute(_end_statement(tuple(sorted(values))), {**values, "execution_id": body.id})).one()
     if body.completed_successfully:
         await conn.execute(_ADVANCE_PIPELINE, _advance_parameters(body, current))

@@ -332,13 +332,8 @@ async def _run_event_at_once(db: Database, received: Received, pipeline_id: int,
                 if parent is not None and current.parent_id is None:  # this event sets the parent: adopt()
                     return False
                 rows = mapping.total_rows(event)
-                body = EndExecution(
-                    id=current.id,
-                    end_date=when,
-                    completed_successfully=terminal,
-                    total_rows=current.total_rows if rows is None else rows,
-                    execution_metadata=mapping.run_metadata(current.execution_metadata, event, received.raw),
-                )
+                metadata = mapping.run_metadata(current.execution_metadata, event, received.raw)
+                body = _end_body(current.id, when, terminal, metadata, current.total_rows if rows is None else rows)
                 statement, parameters = end_as_read(body, current, then=_store_ended)
                 row = (await conn.execute(statement, {**parameters, **_prefixed(received, pipeline_id)})).first()
                 if row is not None:
@@ -405,14 +400,20 @@ async def _end(
     `run` is the row as stored, `metadata` and `total_rows` what the end writes besides. With a
     `provisional` start the duration is not known, so the anomaly check waits for the START, which sets
     the run pending again (runs.revise_run)."""
-    body = EndExecution(id=run.id, end_date=when, completed_successfully=succeeded)
-    if metadata is not None:
-        body = EndExecution(id=run.id, end_date=when, completed_successfully=succeeded, total_rows=total_rows, execution_metadata=metadata)
-    await end_locked(conn, body, run)
+    await end_locked(conn, _end_body(run.id, when, succeeded, metadata, total_rows), run)
     if provisional and succeeded:
         await runs.hold_anomaly_check(conn, run.id, CLOCK.now())
     elif not provisional:
         outcome.ended = (run.id, run.pipeline_id, succeeded)
+
+
+def _end_body(execution_id: int, when: dt.datetime, succeeded: bool, metadata: dict[str, Any] | None, total_rows: int | None):
+    """The end as POST /end_pipeline_execution would send it; without metadata, total_rows stays as stored."""
+    if metadata is None:
+        return EndExecution(id=execution_id, end_date=when, completed_successfully=succeeded)
+    return EndExecution(
+        id=execution_id, end_date=when, completed_successfully=succeeded, total_rows=total_rows, execution_metadata=metadata
+    )
 
 
 @dataclass(frozen=True)
