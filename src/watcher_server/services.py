@@ -6,7 +6,7 @@ FastAPI dependencies (http.py), jobs receive it whole.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
@@ -36,5 +36,9 @@ class Services:
     settings: Settings
     webhook_client: httpx.AsyncClient
     clock: Clock = CLOCK
-    rule_index: RuleIndex = field(default_factory=RuleIndex)
+    rule_index: RuleIndex | None = None  # built from the settings when not given
     jobs: JobQueue | None = None  # set once the queue exists (it runs jobs with these services)
+
+    def __post_init__(self) -> None:
+        if self.rule_index is None:
+            self.rule_index = RuleIndex(self.settings.auto_create_anomaly_detection_rules)

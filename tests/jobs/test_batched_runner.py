@@ -183,7 +183,7 @@ async def _end_one_run_unseen_by_the_rule_index(client, services) -> int:
     """A pipeline this process's rule index has not seen (as if another process had created it since
     the last refresh), and one successful run of it; returns the run's id."""
     pid = await create_pipeline(client, "made elsewhere")
-    services.rule_index.pipelines, services.rule_index.newest_pipeline = frozenset(), pid - 1
+    services.rule_index.pipelines, services.rule_index.unwatched = frozenset(), frozenset()
     execution = await start(client, pid, start_date="2025-03-01T10:00:00Z")
     await end(client, execution, end_date="2025-03-01T10:05:00Z", total_rows=100)
     return execution
@@ -200,6 +200,35 @@ async def test_with_auto_rules_an_end_of_a_pipeline_newer_than_the_rule_index_is
     once rather than left to the sweep a minute later."""
     execution = await _end_one_run_unseen_by_the_rule_index(client, services)
     await eventually(lambda: _checked(db, execution), seconds=5)
+
+
+@pytest.mark.settings(auto_create_anomaly_detection_rules=True)
+async def test_with_auto_rules_a_pipeline_committed_after_a_read_that_saw_a_higher_id_is_checked_at_once(client, db, services):
+    """Ids are handed out before commit: a refresh can see pipeline n+1 and not yet pipeline n. Auto
+    rules on, n's ends are still checked at once."""
+    lower = await create_pipeline(client, "committed second")
+    higher = await create_pipeline(client, "committed first")
+    await services.rule_index.refresh(db)
+    services.rule_index.pipelines -= {lower}  # the refresh's snapshot as if `lower` had not committed yet
+    services.rule_index.unwatched -= {lower}
+    assert services.rule_index.pipelines >= {higher}
+    execution = await start(client, lower, start_date="2025-03-01T10:00:00Z")
+    await end(client, execution, end_date="2025-03-01T10:05:00Z", total_rows=100)
+    await eventually(lambda: _checked(db, execution), seconds=5)
+
+
+@pytest.mark.settings(auto_create_anomaly_detection_rules=True)
+async def test_with_auto_rules_an_end_of_a_pipeline_read_without_active_rules_queues_nothing(client, db, services, runner, batches):
+    """A pipeline whose rules were all deactivated costs no detection, auto rules or not."""
+    pid = await create_pipeline(client, "rules off")
+    rules = (await client.get("/anomaly_detection_rule", params={"pipeline_id": pid})).json()
+    assert rules
+    for rule in rules:
+        assert (await client.patch("/anomaly_detection_rule", json={"id": rule["id"], "active": False})).status_code == 200
+    execution = await start(client, pid, start_date="2025-03-01T10:00:00Z")
+    await end(client, execution, end_date="2025-03-01T10:05:00Z", total_rows=100)
+    await asyncio.sleep(0.2)
+    assert batches.seen == [] and not await _checked(db, execution)
 
 
 async def test_without_auto_rules_an_end_of_a_pipeline_unknown_to_the_rule_index_queues_nothing(client, db, services, runner, batches):

@@ -8,7 +8,7 @@ from ..services import Services
 def execution_ended(s: Services, execution_id: int, pipeline_id: int, succeeded: bool) -> None:
     """A successful end of a pipeline with active anomaly rules is checked in the background, after
     commit, so it never slows the answer (a lost trigger is found by the anomaly sweep)."""
-    if succeeded and s.rule_index.may_watch(pipeline_id, s.settings.auto_create_anomaly_detection_rules):
+    if succeeded and s.rule_index.may_watch(pipeline_id):
         s.jobs.enqueue("detect_anomalies", execution_id=execution_id)
 
 
@@ -16,9 +16,3 @@ async def rules_changed(s: Services) -> None:
     """Rules were created or changed here: this process's view of which pipelines have active rules
     follows at once (other processes refresh theirs every minute)."""
     await s.rule_index.refresh(s.db)
-
-
-async def pipeline_saved(s: Services, created: bool) -> None:
-    """A new pipeline has default rules when WATCHER_AUTO_CREATE_ANOMALY_DETECTION_RULES is on."""
-    if created and s.settings.auto_create_anomaly_detection_rules:
-        await rules_changed(s)

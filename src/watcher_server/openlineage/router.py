@@ -121,7 +121,6 @@ async def post_lineage(request: Request, s: ServicesDep):
 
 async def _apply(s, received) -> service.Outcome:
     outcome = await service.receive(s.db, s.settings, received)
-    await triggers.pipeline_saved(s, outcome.new_pipelines > 0)
     if outcome.ended is not None:
         triggers.execution_ended(s, *outcome.ended)
     return outcome

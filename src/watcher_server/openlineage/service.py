@@ -44,14 +44,13 @@ from .tables import openlineage_event as ev
 
 @dataclass
 class Outcome:
-    """What one event did; `ended` and `new_pipelines` tell the caller which background work follows."""
+    """What one event did; `ended` tells the caller which background work follows."""
 
     status: str  # "created" or "repeat"
     event_id: int
     event_kind: str
     pipeline_id: int | None = None
     execution_id: int | None = None
-    new_pipelines: int = 0
     ended: tuple[int, int, bool] | None = None  # (execution id, pipeline id, succeeded) of an end this event made
 
     def response(self) -> dict[str, Any]:
@@ -172,8 +171,7 @@ async def _pipeline(
         raise _Repeat
     if stored is None:
         body = PipelineCreate(name=plan.name, pipeline_type_name=plan.type_name, pipeline_metadata=plan.metadata)
-        response, created = await create_or_get_pipeline(db, settings, body)
-        outcome.new_pipelines += created
+        response, _ = await create_or_get_pipeline(db, settings, body)
         pipeline_id = response["id"]
     else:
         # planned again on the locked row: concurrent events of one job each merge into the one before

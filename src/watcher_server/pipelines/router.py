@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ..http import DB, JSON, NameContains, Paging, ServicesDep, api_router
-from ..jobs import triggers
 from . import service
 from .schemas import (
     IdResponse,
@@ -63,7 +62,6 @@ async def create_pipeline(body: PipelineCreate, s: ServicesDep):
     when this request carried a non-null `next_watermark`, otherwise null.
     """
     response, created = await service.create_or_get_pipeline(s.db, s.settings, body)
-    await triggers.pipeline_saved(s, created)
     return JSON(response, status_code=201 if created else 200)
 
 
