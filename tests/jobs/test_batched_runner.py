@@ -104,6 +104,24 @@ async def test_runs_queued_while_a_batch_runs_go_in_the_next_batch_and_are_merge
     assert batches.seen == [[1], [2, 3, 1]]
 
 
+async def test_runs_queued_within_the_gathering_delay_go_in_one_batch(runner, batches):
+    """Ends trickling in are gathered for BATCH_GATHER_SECONDS rather than checked one batch each."""
+    for execution_id in (1, 2, 3):
+        runner.enqueue(JOB, execution_id=execution_id)
+        await asyncio.sleep(runner_module.BATCH_GATHER_SECONDS / 10)
+    await drained(runner)
+    assert batches.seen == [[1, 2, 3]]
+
+
+async def test_a_full_batch_is_taken_without_waiting(runner, batches, monkeypatch):
+    monkeypatch.setattr(runner_module, "BATCH_SIZE", 2)
+    monkeypatch.setattr(runner_module, "BATCH_GATHER_SECONDS", 30)  # a wait would outlast the test
+    for execution_id in (1, 2, 3, 4):
+        runner.enqueue(JOB, execution_id=execution_id)
+    await batches_seen(batches, 2)
+    assert batches.seen == [[1, 2], [3, 4]]
+
+
 async def test_the_queue_keeps_at_most_the_limit_and_pending_counts_what_it_kept(runner, batches, monkeypatch):
     monkeypatch.setattr(runner_module, "BATCH_QUEUE_LIMIT", 3)
     monkeypatch.setattr(runner_module, "BATCH_SIZE", 2)
