@@ -63,7 +63,6 @@ Index(
     pipeline_execution.c.weekday_recorded,
     pipeline_execution.c.end_date,
 )
-Index("ix_pipeline_execution_date_recorded_pipeline_id", pipeline_execution.c.date_recorded, pipeline_execution.c.pipeline_id)
 Index("ix_pipeline_execution_parent_id", pipeline_execution.c.parent_id)
 Index(
     "ix_pipeline_execution_running",
