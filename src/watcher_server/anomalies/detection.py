@@ -24,6 +24,7 @@ from ..core.errors import NotFound
 from ..core.ids import fits_int64
 from ..db.engine import Database
 from ..db.filters import id_equals, one_of_parameter
+from ..db.locks import locking_rows
 from ..executions.service import EXECUTION_NOT_FOUND
 from ..executions.tables import pipeline_execution as pe
 from ..settings import Settings
@@ -158,7 +159,7 @@ def _statements(dialect: str) -> dict[str, Any]:
     rule = anomaly_detection_rule
     return {
         # row locks, taken in id order so two batches never deadlock
-        "lock": select(pe).where(one_of_parameter(dialect, pe.c.id, "ids")).order_by(pe.c.id).with_for_update(),
+        "lock": locking_rows(select(pe).where(one_of_parameter(dialect, pe.c.id, "ids")).order_by(pe.c.id)),
         "rules": select(rule).where(one_of_parameter(dialect, rule.c.pipeline_id, "ids"), rule.c.active.is_(True)).order_by(rule.c.id),
         "results": select(result.c.pipeline_execution_id, result.c.rule_id).where(
             one_of_parameter(dialect, result.c.pipeline_execution_id, "ids")

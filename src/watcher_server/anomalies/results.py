@@ -13,6 +13,7 @@ from ..core.ids import fits_int64
 from ..core.rendering import render_row
 from ..db.engine import Database
 from ..db.filters import id_equals
+from ..db.locks import locking_rows
 from ..db.paging import Page
 from ..executions.tables import pipeline_execution as pe
 from . import incidents
@@ -55,7 +56,7 @@ async def unflag(db: Database, pipeline_id: int, execution_id: int, metrics: lis
         raise NotFound(missing)
     async with db.write() as conn:
         # The row lock detection takes: an unflag never interleaves with a detection run of the same execution.
-        statement = select(pe.c.pipeline_id, pe.c.anomaly_flags).where(pe.c.id == execution_id).with_for_update()
+        statement = locking_rows(select(pe.c.pipeline_id, pe.c.anomaly_flags).where(pe.c.id == execution_id))
         execution = (await conn.execute(statement)).first()
         if execution is None or execution.pipeline_id != pipeline_id:
             raise NotFound(missing)

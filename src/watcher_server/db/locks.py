@@ -1,8 +1,8 @@
-"""Named, transaction-scoped locks: work under one name never overlaps, across processes."""
+"""Transaction-scoped locks: named ones (work under one name never overlaps, across processes) and row locks."""
 
 from collections.abc import Iterable
 
-from sqlalchemy import text
+from sqlalchemy import Select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 
@@ -24,3 +24,11 @@ async def exclusive_all(conn: AsyncConnection, names: Iterable[str]) -> None:
             ),
             {"keys": keys},
         )
+
+
+def locking_rows(statement: Select) -> Select:
+    """The statement locking the rows it reads until the transaction ends, as an UPDATE that keeps their
+    keys does (PostgreSQL: FOR NO KEY UPDATE). It still serialises every writer of those rows, but not
+    a foreign key check: FOR UPDATE also blocked inserting a child execution (or its closure rows) of
+    a row held by, say, an anomaly check, for as long as the check ran. SQLite has a single writer."""
+    return statement.with_for_update(key_share=True)

@@ -12,6 +12,7 @@ from sqlalchemy import and_, bindparam, exists, insert, literal, select, true, u
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..core.numbers import duration_seconds, throughput
+from ..db.locks import locking_rows
 from ..db.upsert import dialect_insert
 from .service import start_values
 from .tables import pipeline_execution as pe
@@ -22,7 +23,7 @@ _RUN_COLUMNS = (
     pe.c.execution_metadata,
 )  # fmt: skip
 _READ_RUN = select(*_RUN_COLUMNS).where(pe.c.run_id == bindparam("run_id"))
-_LOCK_RUN = _READ_RUN.with_for_update()
+_LOCK_RUN = locking_rows(_READ_RUN)
 _RUN_ID = select(pe.c.id).where(pe.c.run_id == bindparam("run_id"))
 
 

@@ -35,6 +35,7 @@ from ..core.ids import fits_int32, fits_int64
 from ..core.numbers import INT32_MAX, duration_seconds, throughput
 from ..db.engine import Database
 from ..db.filters import id_equals, uuid_equals
+from ..db.locks import locking_rows
 from ..db.paging import Page
 from ..db.types import JSONDocument, UTCDateTime
 from ..pipelines.service import PIPELINE_NOT_FOUND, require_pipeline
@@ -110,7 +111,7 @@ def _end_statement(columns: tuple[str, ...]):
 # PostgreSQL ends in autocommit statements: read the start, then one statement (data-modifying CTE)
 # that updates the execution and advances the pipeline, without BEGIN/COMMIT round trips.
 _READ_FOR_END = select(pe.c.start_date, pe.c.total_rows, pe.c.pipeline_id).where(pe.c.id == bindparam("id"))
-_LOCK_FOR_END = _READ_FOR_END.with_for_update()
+_LOCK_FOR_END = locking_rows(_READ_FOR_END)
 
 
 @functools.lru_cache(maxsize=128)
