@@ -19,6 +19,7 @@ from sqlalchemy.util import queue as sqla_queue
 from sqlalchemy.util.concurrency import await_, greenlet_spawn
 
 from .file_lock import FileWriteLock
+from .sqlite_cursor import use_one_hop_cursors
 from .timeouts import DEFAULT_LOCK_TIMEOUT_SECONDS, DbTimeouts
 from .urls import async_url
 
@@ -204,6 +205,7 @@ def _configure_sqlite(engine: AsyncEngine, lock_timeout_seconds: float) -> None:
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection, record):
+        use_one_hop_cursors(dbapi_connection)
         if lock_path is not None:
             record.info[WRITE_LOCK] = FileWriteLock(lock_path)
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
