@@ -245,12 +245,14 @@ async def test_with_auto_rules_an_end_of_a_pipeline_read_without_active_rules_qu
         assert (await client.patch("/anomaly_detection_rule", json={"id": rule["id"], "active": False})).status_code == 200
     execution = await start(client, pid, start_date="2025-03-01T10:00:00Z")
     await end(client, execution, end_date="2025-03-01T10:05:00Z", total_rows=100)
-    await asyncio.sleep(0.2)
+    assert (await counts(runner))["pending"] == 0  # a queued end would wait here for the gathering delay
+    await asyncio.sleep(2 * runner_module.BATCH_GATHER_SECONDS)
     assert batches.seen == [] and not await _checked(db, execution)
 
 
 async def test_without_auto_rules_an_end_of_a_pipeline_unknown_to_the_rule_index_queues_nothing(client, db, services, runner, batches):
     """Auto rules off: a new pipeline has no rule, and its ends cost no detection."""
     execution = await _end_one_run_unseen_by_the_rule_index(client, services)
-    await asyncio.sleep(0.2)
+    assert (await counts(runner))["pending"] == 0  # a queued end would wait here for the gathering delay
+    await asyncio.sleep(2 * runner_module.BATCH_GATHER_SECONDS)
     assert batches.seen == [] and not await _checked(db, execution)

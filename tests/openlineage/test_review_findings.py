@@ -5,6 +5,8 @@ import datetime as dt
 import gzip
 import json
 
+from watcher_server.jobs.runner import BATCH_GATHER_SECONDS
+
 from .support import (
     ENDPOINT,
     UTC,
@@ -115,7 +117,7 @@ async def test_a_complete_before_its_start_is_checked_for_anomalies_with_its_rea
         await send(client, run_event("COMPLETE", begin + dt.timedelta(minutes=minutes), run_id, job))
     late, begin = new_run_id(), dt.datetime(2025, 3, 9, 10, 0, tzinfo=UTC)
     ended = await send(client, run_event("COMPLETE", begin + dt.timedelta(minutes=10.3), late, job))
-    await asyncio.sleep(0.3)  # a background check, if one were queued, would have run
+    await asyncio.sleep(BATCH_GATHER_SECONDS + 0.3)  # a background check, if one were queued, would have run
     assert await get_ok(client, "/anomaly_detection_result") == []
     await send(client, run_event("START", begin, late, job))
     for _ in range(100):

@@ -108,8 +108,9 @@ def _end_statement(columns: tuple[str, ...]):
     )
 
 
-# PostgreSQL ends in autocommit statements: read the start, then one statement (data-modifying CTE)
-# that updates the execution and advances the pipeline, without BEGIN/COMMIT round trips.
+# The reading way to end on PostgreSQL (13, or when the one-statement end below applies to nothing), in
+# autocommit statements: read the start, then one statement (data-modifying CTE) that updates the
+# execution and advances the pipeline, without BEGIN/COMMIT round trips.
 _READ_FOR_END = select(pe.c.start_date, pe.c.total_rows, pe.c.pipeline_id).where(pe.c.id == bindparam("id"))
 _LOCK_FOR_END = locking_rows(_READ_FOR_END)
 
