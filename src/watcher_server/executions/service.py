@@ -108,9 +108,8 @@ def _end_statement(columns: tuple[str, ...]):
     )
 
 
-# The reading way to end on PostgreSQL (13, or when the one-statement end below applies to nothing), in
-# autocommit statements: read the start, then one statement (data-modifying CTE) that updates the
-# execution and advances the pipeline, without BEGIN/COMMIT round trips.
+# Ends that read the execution first (PostgreSQL 13, the locked path, OpenLineage's end_as_read): one
+# statement (data-modifying CTE) updates the execution and advances the pipeline.
 _READ_FOR_END = select(pe.c.start_date, pe.c.total_rows, pe.c.pipeline_id).where(pe.c.id == bindparam("id"))
 _LOCK_FOR_END = locking_rows(_READ_FOR_END)
 
@@ -240,19 +239,22 @@ async def end(db: Database, body: EndExecution):
         raise NotFound(EXECUTION_NOT_FOUND)
     if db.dialect == "postgresql":
         async with db.single_statement() as conn:
-            if conn.dialect.server_version_info >= (14,):  # EXTRACT gives exact numerics from 14 on
-                ended = (await conn.execute(*_unread_end(body))).first()
-                if ended is not None:
-                    return ended
-            current = (await conn.execute(_READ_FOR_END, {"id": body.id})).first()
-            if current is not None:
-                ended = (await conn.execute(*_one_statement_end(body, current))).first()
-                if ended is not None:
-                    return ended
-        # unknown id, or a concurrent end changed total_rows: the locking path decides
+            ended = await _end_at_once(conn, body)
+        if ended is not None:
+            return ended
+        # an unknown id, an end not after the start, or (13) a concurrent end: the locking path decides
     async with db.write() as conn:
         current = (await conn.execute(_LOCK_FOR_END, {"id": body.id})).first()
         return await end_locked(conn, body, current)
+
+
+async def _end_at_once(conn: AsyncConnection, body: EndExecution):
+    """PostgreSQL's end without a transaction: one statement from 14 on (EXTRACT gives exact numerics),
+    else a read and one statement; None when it applied to nothing."""
+    if conn.dialect.server_version_info >= (14,):
+        return (await conn.execute(*_unread_end(body))).first()
+    current = (await conn.execute(_READ_FOR_END, {"id": body.id})).first()
+    return None if current is None else (await conn.execute(*_one_statement_end(body, current))).first()
 
 
 async def end_locked(conn: AsyncConnection, body: EndExecution, current):

@@ -74,7 +74,7 @@ async def receive(db: Database, settings: Settings, received: Received) -> Outco
     inputs, outputs = mapping.unique_addresses(event.inputs), mapping.unique_addresses(event.outputs)
     outcome = Outcome("created", 0, received.kind)
     try:
-        pipeline_id = await _pipeline(db, settings, received, event.job, inputs, outputs, outcome)
+        pipeline_id = await _pipeline(db, settings, received, event.job, inputs, outputs)
         if isinstance(event, RunEvent):
             await _run_event(db, settings, received, pipeline_id, outcome)
         else:
@@ -150,7 +150,6 @@ async def _pipeline(
     job: JobRef,
     inputs: list[mapping.DatasetAddress],
     outputs: list[mapping.DatasetAddress],
-    outcome: Outcome,
 ) -> int:
     """The job's pipeline, created or brought up to date; its lineage replaced when the event changes it.
     A repeat (a retry of an older event) must not undo what later events wrote, so a change is made only
@@ -261,7 +260,7 @@ async def _run_event(db: Database, settings: Settings, received: Received, pipel
     parent = event.run.facets.parent if event.run.facets else None
     parent_pipeline_id = None
     if parent is not None:
-        parent_pipeline_id = await _pipeline(db, settings, received, parent.job, [], [], outcome)
+        parent_pipeline_id = await _pipeline(db, settings, received, parent.job, [], [])
     if db.dialect == "postgresql" and await _run_event_at_once(db, received, pipeline_id, outcome):
         return
     when = event.event_time
