@@ -239,7 +239,12 @@ def baseline_statement(dialect: str, metrics: tuple[str, ...], seasonality: str)
     the same runs the sum of the deviations from that mean (`shift_m`) and of their squares (`ss_m`).
     This is the corrected two-pass formula: the first pass's mean may be off by the rounding of a plain
     sum, and the sum of deviations corrects it, so the deviation stays accurate even for values near
-    2^62 with a spread of a few units (one-pass running sums lose it there)."""
+    2^62 with a spread of a few units (one-pass running sums lose it there).
+
+    The baseline runs are read once, into `baseline_values`: each run's value of each metric, or null
+    when it does not count (no value, or flagged for the metric). Both passes read that CTE, which the
+    database materialises because it is read twice, so the history is scanned once and each run's
+    flags are looked at once per metric, not once per aggregate."""
     subject = select(pe.c.id, pe.c.pipeline_id, pe.c.hour_recorded, pe.c.weekday_recorded)
     subject = subject.where(one_of_parameter(dialect, pe.c.id, "ids")).cte("subject")
     history = pe.alias("history")
@@ -260,20 +265,21 @@ def baseline_statement(dialect: str, metrics: tuple[str, ...], seasonality: str)
             (and_(history.c[metric].is_not(None), or_(history.c.anomaly_flags.is_(None), not_(flagged))), cast(history.c[metric], Double))
         )
 
+    values = select(subject.c.id.label("subject"), *(kept(metric).label(metric) for metric in metrics))
+    values = values.select_from(subject.join(history, and_(*same))).cte("baseline_values")
     columns = []
     for metric in metrics:
-        value = kept(metric)
+        value = values.c[metric]
         columns += [
             func.count(value).label(f"n_{metric}"), func.avg(value).label(f"mean_{metric}"),
             func.min(value).label(f"min_{metric}"), func.max(value).label(f"max_{metric}"),
         ]  # fmt: skip
-    first = select(subject.c.id.label("subject"), *columns).select_from(subject.join(history, and_(*same))).group_by(subject.c.id)
-    first = first.cte("first_pass")
+    first = select(values.c.subject, *columns).group_by(values.c.subject).cte("first_pass")
     sums = []
     for metric in metrics:
-        deviation = kept(metric) - first.c[f"mean_{metric}"]
+        deviation = values.c[metric] - first.c[f"mean_{metric}"]
         sums += [func.sum(deviation).label(f"shift_{metric}"), func.sum(deviation * deviation).label(f"ss_{metric}")]
-    joined = first.join(subject, subject.c.id == first.c.subject).join(history, and_(*same))
+    joined = first.join(values, values.c.subject == first.c.subject)
     return select(first, *sums).select_from(joined).group_by(*first.c)
 
 
