@@ -241,10 +241,10 @@ def baseline_statement(dialect: str, metrics: tuple[str, ...], seasonality: str)
     sum, and the sum of deviations corrects it, so the deviation stays accurate even for values near
     2^62 with a spread of a few units (one-pass running sums lose it there).
 
-    The baseline runs are read once, into `baseline_values`: each run's value of each metric, or null
-    when it does not count (no value, or flagged for the metric). Both passes read that CTE, which the
-    database materialises because it is read twice, so the history is scanned once and each run's
-    flags are looked at once per metric, not once per aggregate."""
+    The baseline runs are read once: each run's value of each metric, or null when it does not count (no
+    value, or flagged for the metric), with the mean of its execution's counted values beside it (a
+    window over the execution's runs). One grouping then gives both passes, so the history is scanned
+    once and each run's flags are looked at once per metric, not once per aggregate."""
     subject = select(pe.c.id, pe.c.pipeline_id, pe.c.hour_recorded, pe.c.weekday_recorded)
     subject = subject.where(one_of_parameter(dialect, pe.c.id, "ids")).cte("subject")
     history = pe.alias("history")
@@ -266,21 +266,19 @@ def baseline_statement(dialect: str, metrics: tuple[str, ...], seasonality: str)
         )
 
     values = select(subject.c.id.label("subject"), *(kept(metric).label(metric) for metric in metrics))
-    values = values.select_from(subject.join(history, and_(*same))).cte("baseline_values")
+    values = values.select_from(subject.join(history, and_(*same))).subquery("baseline_values")
+    means = [func.avg(values.c[metric]).over(partition_by=values.c.subject).label(f"mean_{metric}") for metric in metrics]
+    runs = select(values, *means).subquery("baseline_runs")
     columns = []
     for metric in metrics:
-        value = values.c[metric]
+        value, mean = runs.c[metric], runs.c[f"mean_{metric}"]
+        deviation = value - mean
         columns += [
-            func.count(value).label(f"n_{metric}"), func.avg(value).label(f"mean_{metric}"),
+            func.count(value).label(f"n_{metric}"), func.max(mean).label(f"mean_{metric}"),
             func.min(value).label(f"min_{metric}"), func.max(value).label(f"max_{metric}"),
+            func.sum(deviation).label(f"shift_{metric}"), func.sum(deviation * deviation).label(f"ss_{metric}"),
         ]  # fmt: skip
-    first = select(values.c.subject, *columns).group_by(values.c.subject).cte("first_pass")
-    sums = []
-    for metric in metrics:
-        deviation = values.c[metric] - first.c[f"mean_{metric}"]
-        sums += [func.sum(deviation).label(f"shift_{metric}"), func.sum(deviation * deviation).label(f"ss_{metric}")]
-    joined = first.join(values, values.c.subject == first.c.subject)
-    return select(first, *sums).select_from(joined).group_by(*first.c)
+    return select(runs.c.subject, *columns).group_by(runs.c.subject)
 
 
 def _baseline(row, metric: str) -> Baseline:
