@@ -55,6 +55,8 @@ case "$BACKEND" in
     psql -q -h "$PGHOST" -U "$PGUSER" -d "$PGADMIN_DB" \
       -c "DROP DATABASE IF EXISTS watcher_bench" -c "CREATE DATABASE watcher_bench" >/dev/null
     DB_URL="postgresql://$PGUSER@$PGHOST:5432/watcher_bench"
+    # without autovacuum, dead row versions pile up and long runs slow down (bench/README.md, "Autovacuum")
+    VACUUM_NOTE=" autovacuum=$(psql -Atq -h "$PGHOST" -U "$PGUSER" -d "$PGADMIN_DB" -c "SHOW autovacuum")"
     ;;
   sqlite)
     SQLITE_DIR=${SQLITE_DIR:-/tmp/watcher_bench_sqlite}
@@ -101,7 +103,7 @@ AUTO_RULES=${WATCHER_AUTO_CREATE_ANOMALY_DETECTION_RULES:+ auto_rules=$WATCHER_A
 
 SERVER_PYTHONPATH=${PYTHONPATH:-}
 if [ "${GC_TUNE:-0}" = 1 ]; then SERVER_PYTHONPATH="$HERE/gc_tuning${PYTHONPATH:+:$PYTHONPATH}"; TAG_GC=" gc=tuned"; fi
-echo "== $TAG: backend=$BACKEND workers=$WORKERS clients=$CLIENTS duration=${DURATION}s pool=${POOL_SIZE:-default}$AUTO_RULES"
+echo "== $TAG: backend=$BACKEND workers=$WORKERS clients=$CLIENTS duration=${DURATION}s pool=${POOL_SIZE:-default}$AUTO_RULES${VACUUM_NOTE:-}"
 PYTHONPATH="$SERVER_PYTHONPATH" WATCHER_DATABASE_URL="$DB_URL" "$VENV/bin/watcher" serve --host 127.0.0.1 --port "$PORT" --workers "$WORKERS" \
   --log-level warning >"$OUT.server.log" 2>&1 &
 SERVER_PID=$!

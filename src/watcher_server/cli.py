@@ -138,7 +138,8 @@ def serve(host: str, port: int, workers: int, database_url: str | None, log_leve
 
 
 def _prepare_database(settings: Settings) -> None:
-    """Our migrations, plus Procrastinate's job tables in scale-out mode."""
+    """Our migrations, plus Procrastinate's job tables in scale-out mode; then a warning for whatever keeps
+    PostgreSQL from vacuuming the tables."""
     from .db.migrate import upgrade
 
     log.info("applying migrations to %s", _where(settings.database_url))
@@ -150,6 +151,21 @@ def _prepare_database(settings: Settings) -> None:
             from .jobs.scale_out import apply_queue_schema
 
             asyncio.run(apply_queue_schema(settings))
+    _warn_about_vacuum(settings.database_url)
+
+
+def _warn_about_vacuum(database_url: str) -> None:
+    import asyncio
+
+    from .db.vacuum import database_vacuum_problems
+
+    try:
+        problems = asyncio.run(database_vacuum_problems(database_url))
+    except Exception:  # a check that cannot run must not stop start-up
+        log.debug("could not check the database's vacuum settings", exc_info=True)
+        return
+    for problem in problems:
+        log.warning(problem)
 
 
 @main.command(epilog=_settings_help())
