@@ -47,7 +47,7 @@ def largest_difference(a: dict, b: dict) -> float:
         return math.inf
     worst = 0.0
     for key, x in a.items():
-        for p, q in zip(dataclasses.astuple(x), dataclasses.astuple(b[key])):
+        for p, q in zip(dataclasses.astuple(x), dataclasses.astuple(b[key]), strict=True):
             if p != q and not (math.isnan(p) and math.isnan(q)):
                 worst = max(worst, abs(p - q) / max(abs(p), abs(q)))
     return worst
