@@ -2,8 +2,8 @@
 
 Every end rewrites its execution row and anomaly detection stamps it again, so a busy Watcher leaves
 dead row versions behind at the rate it serves requests. Without autovacuum they pile up, and every
-lookup reads through more of them, so throughput falls the longer the load lasts (bench/README.md,
-"Autovacuum"). `watcher serve` and `watcher worker` log what this module finds, with the fix.
+lookup reads through more of them, so throughput falls the longer the load lasts (docs/operations.md,
+"Keep autovacuum on"). `watcher serve` and `watcher worker` log what this module finds, with the fix.
 """
 
 from __future__ import annotations
