@@ -3,7 +3,8 @@
 Runs `baseline_statement` (anomalies/detection.py) for batches of the newest successful executions, six
 metrics, each seasonality, and reports the median time per statement. With `--compare-src`, the
 statement of another checkout's detection.py runs interleaved with this one on the same batches, and
-the rows the two return are compared.
+the baselines (count, mean, deviation) the two give are compared: "same" when they are equal to the last
+bit, else the largest relative difference.
 
     python bench/baseline_statement.py --url postgresql://postgres@127.0.0.1:5432/watcher_bench \
         [--compare-src /tmp/base/src] [--batch 90] [--repeat 30]

@@ -55,7 +55,7 @@ case "$BACKEND" in
     psql -q -h "$PGHOST" -U "$PGUSER" -d "$PGADMIN_DB" \
       -c "DROP DATABASE IF EXISTS watcher_bench" -c "CREATE DATABASE watcher_bench" >/dev/null
     DB_URL="postgresql://$PGUSER@$PGHOST:5432/watcher_bench"
-    # without autovacuum, dead row versions pile up and long runs slow down (bench/README.md, "Autovacuum")
+    # without autovacuum, dead row versions pile up and long runs slow down (bench/README.md, "2026-11-30 night")
     VACUUM_NOTE=" autovacuum=$(psql -Atq -h "$PGHOST" -U "$PGUSER" -d "$PGADMIN_DB" -c "SHOW autovacuum")"
     ;;
   sqlite)
