@@ -151,16 +151,16 @@ def _prepare_database(settings: Settings) -> None:
             from .jobs.scale_out import apply_queue_schema
 
             asyncio.run(apply_queue_schema(settings))
-    _warn_about_vacuum(settings.database_url)
+    _warn_about_vacuum(settings)
 
 
-def _warn_about_vacuum(database_url: str) -> None:
+def _warn_about_vacuum(settings: Settings) -> None:
     import asyncio
 
     from .db.vacuum import database_vacuum_problems
 
     try:
-        problems = asyncio.run(database_vacuum_problems(database_url))
+        problems = asyncio.run(database_vacuum_problems(settings.database_url, settings.db_timeouts))
     except Exception:  # a check that cannot run must not stop start-up
         log.debug("could not check the database's vacuum settings", exc_info=True)
         return

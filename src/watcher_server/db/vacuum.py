@@ -8,10 +8,11 @@ lookup reads through more of them, so throughput falls the longer the load lasts
 
 from __future__ import annotations
 
-from sqlalchemy import NullPool, text
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .urls import async_url
+from .engine import create_engine
+from .timeouts import DbTimeouts
 
 # Tables of the current schema whose autovacuum_enabled storage parameter is false.
 _TABLES_NOT_VACUUMED = text(
@@ -45,9 +46,10 @@ async def vacuum_problems(conn: AsyncConnection) -> list[str]:
     return problems
 
 
-async def database_vacuum_problems(database_url: str) -> list[str]:
-    """vacuum_problems on a connection of its own (start-up checks, before any pool exists)."""
-    engine = create_async_engine(async_url(database_url), poolclass=NullPool)
+async def database_vacuum_problems(database_url: str, timeouts: DbTimeouts = DbTimeouts()) -> list[str]:
+    """vacuum_problems on a connection of its own (start-up checks, before any pool exists), every wait
+    bounded as the server's are, so a frozen database cannot hold start-up on a warning."""
+    engine = create_engine(database_url, pool_size=1, max_overflow=0, timeouts=timeouts)
     try:
         async with engine.connect() as conn:
             return await vacuum_problems(conn)
