@@ -61,6 +61,8 @@ def logging_config(level: str = "info", log_format: LogFormat = "text") -> dict[
             "httpx": {"level": quiet},
             "httpcore": {"level": quiet},
             "asyncio": {"level": quiet},
+            # SQLAlchemy names a pool's logger after its class: ours would log each dispose at INFO
+            "watcher_server.db.engine.ShrinkingPool": {"level": quiet},
         },
     }
 
